@@ -1,0 +1,97 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "rollupd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rollupd", targets: ["rollupd"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML"]),
+        // Already pulled in by swift-configuration's YAML trait; used directly only to reject unknown keys.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C shims: the system libraries, found through pkg-config.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+
+        // A thin, typed layer over libpq.
+        .target(name: "Postgres", dependencies: ["CLibPQ"], swiftSettings: strict),
+
+        // Pure decisions: configuration, backoff, scheduling. No I/O beyond reading config values.
+        .target(
+            name: "RollupdCore",
+            dependencies: [
+                "Postgres",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Everything rollupd says to PostgreSQL: migrations, the rollup pass, leader lock, status.
+        .target(
+            name: "RollupdStore",
+            dependencies: ["Postgres", "RollupdCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
+        // sd_notify and the log handler systemd/journald reads.
+        .target(
+            name: "Systemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
+        // Long-running services that carry out what the store and core decide.
+        .target(
+            name: "RollupdDaemon",
+            dependencies: [
+                "RollupdCore", "RollupdStore", "Systemd", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // The thin executable: command-line parsing and bootstrapping.
+        .executableTarget(
+            name: "rollupd",
+            dependencies: [
+                "RollupdCore", "RollupdStore", "RollupdDaemon", "Systemd", "Postgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Tier 1: pure unit tests, no I/O.
+        .testTarget(name: "CoreTests", dependencies: ["RollupdCore", "Systemd", "Postgres"], swiftSettings: strict),
+        // Tiers 2 and 3: services and the engine against the real PostgreSQL the test command starts.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Postgres", "RollupdCore", "RollupdStore", "RollupdDaemon", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

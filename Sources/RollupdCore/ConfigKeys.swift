@@ -1,0 +1,29 @@
+/// Every key rollupd reads, with its default as the YAML file would spell it. The sample file,
+/// the unknown-key check and `check-config` all work from this one list.
+public enum ConfigKeys {
+    public struct Key: Sendable {
+        public let name: String
+        public let defaultValue: String
+        public let isSecret: Bool
+    }
+
+    public static let all: [Key] = [
+        Key(name: "database.url", defaultValue: "", isSecret: true),
+        Key(name: "database.url_file", defaultValue: "", isSecret: false),
+        Key(name: "database.connect_timeout", defaultValue: "10s", isSecret: false),
+        Key(name: "database.statement_timeout", defaultValue: "5m", isSecret: false),
+        Key(name: "migrations.directory", defaultValue: "/usr/share/rollupd/migrations", isSecret: false),
+        Key(name: "migrations.apply_on_start", defaultValue: "true", isSecret: false),
+        Key(name: "rollup.poll_interval", defaultValue: "1s", isSecret: false),
+        Key(name: "rollup.time_zone", defaultValue: "UTC", isSecret: false),
+        Key(name: "leader.lock_key", defaultValue: "7262657", isSecret: false),
+        Key(name: "leader.standby_poll", defaultValue: "5s", isSecret: false),
+        Key(name: "log.level", defaultValue: "info", isSecret: false),
+    ]
+
+    public static let names: Set<String> = Set(all.map(\.name))
+
+    static func defaultValue(_ name: String) -> String {
+        all.first { $0.name == name }!.defaultValue
+    }
+}

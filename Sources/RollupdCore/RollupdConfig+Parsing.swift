@@ -1,0 +1,163 @@
+import Configuration
+import Foundation
+import Logging
+import Postgres
+import SystemPackage
+import Yams
+
+extension RollupdConfig {
+    /// Loads the YAML file at `path`, applies ROLLUPD_* environment overrides, and validates.
+    /// All of `run`, `once`, `check-config` and reloads come through here.
+    public static func load(
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws(ConfigError) -> RollupdConfig {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw ConfigError(key: nil, "file \(path) \(reason) (set --config or ROLLUPD_CONFIG)")
+        }
+        try checkKnownKeys(yaml: text, path: path)
+        let file: FileProvider<YAMLSnapshot>
+        do {
+            file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
+        } catch {
+            throw ConfigError(key: nil, "file \(path) is not valid YAML: \(error)")
+        }
+        let overrides = EnvironmentVariablesProvider(environmentVariables: environment)
+            .prefixKeys(with: ["rollupd"])
+        return try parse(ConfigReader(providers: [overrides, file]))
+    }
+
+    /// Validates every key. Values are read as text and parsed here, so a malformed value is an
+    /// error naming its key instead of a silent fall-back to the default.
+    public static func parse(_ reader: ConfigReader) throws(ConfigError) -> RollupdConfig {
+        func text(_ key: String) -> String {
+            let secret = ConfigKeys.all.first { $0.name == key }?.isSecret ?? false
+            return reader.string(forKey: ConfigKey(key), isSecret: secret)?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? ConfigKeys.defaultValue(key)
+        }
+        func duration(_ key: String, minimum: Duration = .zero) throws(ConfigError) -> Duration {
+            let raw = text(key)
+            guard let value = parseDuration(raw) else {
+                throw ConfigError(key: key, "'\(raw)' is not a duration (examples: 250ms, 5s, 2m, 1h)")
+            }
+            guard value >= minimum else {
+                throw ConfigError(key: key, "\(raw) is below the minimum of \(minimum.compactDescription)")
+            }
+            return value
+        }
+        func bool(_ key: String) throws(ConfigError) -> Bool {
+            switch text(key).lowercased() {
+            case "true", "yes", "on", "1": return true
+            case "false", "no", "off", "0": return false
+            case let other: throw ConfigError(key: key, "'\(other)' is not true or false")
+            }
+        }
+
+        let conninfo = try databaseConninfo(url: text("database.url"), file: text("database.url_file"))
+        do {
+            try PGConnectionSettings(conninfo: conninfo).validate()
+        } catch {
+            throw ConfigError(key: conninfoKey(file: text("database.url_file")), "not a valid libpq connection string: \(error.message)")
+        }
+
+        let zone = text("rollup.time_zone")
+        guard TimeZone(identifier: zone) != nil else {
+            throw ConfigError(key: "rollup.time_zone", "'\(zone)' is not an IANA time zone (examples: UTC, Asia/Kolkata, America/Los_Angeles)")
+        }
+
+        let lockKeyText = text("leader.lock_key")
+        guard let lockKey = Int64(lockKeyText), lockKey >= 0 else {
+            throw ConfigError(key: "leader.lock_key", "'\(lockKeyText)' is not a non-negative 64-bit integer")
+        }
+
+        let levelText = text("log.level").lowercased()
+        guard let level = Logger.Level(rawValue: levelText) else {
+            throw ConfigError(key: "log.level", "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+
+        let directory = text("migrations.directory")
+        guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
+
+        return RollupdConfig(
+            database: Database(
+                conninfo: conninfo,
+                connectTimeout: try duration("database.connect_timeout", minimum: .seconds(1)),
+                statementTimeout: try duration("database.statement_timeout", minimum: .seconds(1))
+            ),
+            migrations: Migrations(directory: directory, applyOnStart: try bool("migrations.apply_on_start")),
+            rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
+            leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
+            log: Log(level: level)
+        )
+    }
+
+    /// `database.url`, or the contents of `database.url_file` (systemd's LoadCredential= puts
+    /// secrets in such files); never both.
+    private static func databaseConninfo(url: String, file: String) throws(ConfigError) -> String {
+        guard !file.isEmpty else { return url }
+        guard url.isEmpty else {
+            throw ConfigError(key: "database.url_file", "set either database.url or database.url_file, not both")
+        }
+        guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ConfigError(key: "database.url_file", "cannot read \(file)")
+        }
+        return contents.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private static func conninfoKey(file: String) -> String { file.isEmpty ? "database.url" : "database.url_file" }
+
+    /// Rejects keys rollupd does not know (a typo would otherwise be silently ignored) and sections
+    /// written as scalars.
+    static func checkKnownKeys(yaml: String, path: String) throws(ConfigError) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigError(key: nil, "file \(path) is not valid YAML: \(error)")
+        }
+        guard let root else { return }  // an empty file: all defaults
+        guard let sections = root.mapping else {
+            throw ConfigError(key: nil, "file \(path) must be a mapping of sections (database:, rollup:, ...)")
+        }
+        for (sectionNode, body) in sections {
+            let section = sectionNode.string ?? "\(sectionNode)"
+            guard ConfigKeys.names.contains(where: { $0.hasPrefix(section + ".") }) else {
+                throw ConfigError(key: section, "unknown section (known: \(knownSections.joined(separator: ", ")))")
+            }
+            if body.scalar != nil, body.string?.isEmpty ?? false { continue }  // `section:` left empty
+            guard let entries = body.mapping else {
+                throw ConfigError(key: section, "must be a mapping of keys")
+            }
+            for (keyNode, value) in entries {
+                let key = "\(section).\(keyNode.string ?? "\(keyNode)")"
+                guard ConfigKeys.names.contains(key) else {
+                    throw ConfigError(key: key, "unknown key")
+                }
+                guard value.scalar != nil else {
+                    throw ConfigError(key: key, "must be a single value, not a list or mapping")
+                }
+            }
+        }
+    }
+
+    private static var knownSections: [String] {
+        Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) })).sorted()
+    }
+
+    /// The effective settings as `check-config` prints them, secrets redacted.
+    public var redactedSummary: [(key: String, value: String)] {
+        [
+            ("database.url", connectionSettings.redacted),
+            ("database.connect_timeout", database.connectTimeout.compactDescription),
+            ("database.statement_timeout", database.statementTimeout.compactDescription),
+            ("migrations.directory", migrations.directory),
+            ("migrations.apply_on_start", String(migrations.applyOnStart)),
+            ("rollup.poll_interval", rollup.pollInterval.compactDescription),
+            ("rollup.time_zone", rollup.timeZone),
+            ("leader.lock_key", String(leader.lockKey)),
+            ("leader.standby_poll", leader.standbyPoll.compactDescription),
+            ("log.level", log.level.rawValue),
+        ]
+    }
+}

@@ -1,0 +1,117 @@
+import Logging
+import Postgres
+import RollupdCore
+import RollupdStore
+import ServiceLifecycle
+import Systemd
+
+/// The daemon's main loop: connect, bring the schema up to date, then as leader run a pass over
+/// every source each poll interval; as standby, wait for the leader lock. Database trouble is
+/// retried with backoff and reported once per distinct error, never fatal.
+///
+/// ```
+///  start ──► preparing ──(schema current: READY=1)──► leader ◄──► standby
+///               ▲  │                                    │
+///               └──┴──────── database error (backoff) ◄─┘
+/// ```
+public struct RollupService: Service {
+    let config: RollupdConfig
+    let logger: Logger
+    let notifier: SystemdNotifier
+    let backoff: Backoff
+    let jitter: @Sendable () -> Double
+
+    public init(
+        config: RollupdConfig, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),
+        backoff: Backoff = Backoff(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
+        self.config = config
+        self.logger = logger
+        self.notifier = notifier
+        self.backoff = backoff
+        self.jitter = jitter
+    }
+
+    public func run() async throws {
+        let session = DatabaseBootstrap.session(for: config)
+        let engine = RollupEngine(timeZone: config.rollup.timeZone)
+        var prepared = false
+        var role: String?
+        var failures = 0
+        var lastError: String?
+
+        logger.info("starting", metadata: ["database": "\(config.connectionSettings.redacted)", "time_zone": "\(config.rollup.timeZone)", "poll_interval": "\(config.rollup.pollInterval.compactDescription)"])
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let wait: Duration
+            do {
+                if !prepared {
+                    try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+                    prepared = true
+                }
+                let isLeader = try await session.run { [config] in try LeaderLock.acquire(key: config.leader.lockKey, on: $0) }
+                if lastError != nil { logger.notice("database reachable again") }
+                failures = 0
+                lastError = nil
+                if isLeader {
+                    if role != "leader" { logger.notice("leader: rolling up") }
+                    role = "leader"
+                    let reports = try await session.run { connection in
+                        try RollupSource.allCases.map { try engine.pass($0, on: connection) }
+                    }
+                    report(reports)
+                    wait = config.rollup.pollInterval
+                } else {
+                    if role != "standby" { logger.notice("standby: another instance holds the leader lock") }
+                    role = "standby"
+                    notifier.status("standby: another instance is the leader")
+                    wait = config.leader.standbyPoll
+                }
+                notifier.notify([("READY", "1"), ("WATCHDOG", "1")])
+            } catch let error as RollupError {
+                throw error  // a configuration mismatch: retrying cannot fix it
+            } catch {
+                failures += 1
+                wait = backoff.delay(afterFailures: failures, jitter: jitter())
+                let message = "\(error)"
+                if message != lastError {
+                    var metadata: Logger.Metadata = ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"]
+                    if let pgError = error as? PGError, let state = pgError.sqlState { metadata["sqlstate"] = "\(state)" }
+                    logger.error("\(prepared ? "pass failed" : "cannot prepare the database"): \(message)", metadata: metadata)
+                } else {
+                    logger.debug("still failing", metadata: ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"])
+                }
+                lastError = message
+                role = nil
+                let reason = (error as? PGError)?.isConnectionLoss == true ? "database unreachable" : "error"
+                notifier.status("\(reason), retry in \(wait.compactDescription)")
+                // The loop is alive and deciding; only a hung pass should starve the watchdog.
+                notifier.watchdog()
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+        }
+        notifier.stopping(status: "stopping")
+        await session.close()
+        logger.info("stopped")
+    }
+
+    private func report(_ reports: [PassReport]) {
+        var summary: [String] = []
+        for report in reports {
+            let counts = report.counts
+            if counts.newlyRejectedIDs.isEmpty == false {
+                logger.warning("skipped rows that cannot be rolled up", metadata: [
+                    "source": "\(report.source.rawValue)", "rows": "\(counts.rejectedCount)", "ids": "\(counts.newlyRejectedIDs)",
+                ])
+            }
+            let millis = Int((report.duration.seconds * 1000).rounded())
+            summary.append("\(report.source.rawValue) +\(counts.added)/-\(counts.removed)")
+            guard counts.added + counts.removed > 0 || report.firstPass else { continue }
+            logger.info("rolled up \(report.source.rawValue)", metadata: [
+                "source": "\(report.source.rawValue)", "added": "\(counts.added)", "removed": "\(counts.removed)",
+                "buckets": "\(counts.bucketsTouched)", "took_ms": "\(millis)", "first_pass": "\(report.firstPass)",
+            ])
+        }
+        let total = reports.reduce(Duration.zero) { $0 + $1.duration }
+        notifier.status("leader; last pass took \(Int((total.seconds * 1000).rounded())) ms (\(summary.joined(separator: ", ")))")
+    }
+}

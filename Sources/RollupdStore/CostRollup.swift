@@ -1,0 +1,154 @@
+import Postgres
+
+/// `events` -> `cost_aggregates`: hour buckets in UTC, day buckets in rollup.time_zone.
+struct CostRollup: SourceRollup {
+    let source = RollupSource.events
+    let usesTimeZone = true
+
+    func clearAll(on connection: PGConnection) throws {
+        try connection.query("DELETE FROM cost_aggregates", context: "clear cost_aggregates")
+    }
+
+    func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
+        let row = try connection.query(
+            Self.applySQL, [window.from, window.to, window.includePreexisting, timeZone],
+            context: "roll up events"
+        ).singleRow("roll up events")
+        let emptied = try row.string(3)
+        if emptied != "{}" {
+            // A bucket whose every event went away disappears, as a recomputation would show it.
+            try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0", [emptied], context: "drop emptied cost buckets")
+        }
+        return ApplyCounts(
+            added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2),
+            rejectedCount: try row.int64(4), newlyRejectedIDs: row[5] ?? "")
+    }
+
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
+        try connection.query(Self.rebuildClearSQL, [range.from, range.to, timeZone], context: "rebuild cost_aggregates: clear")
+        let rebuilt = try connection.query(Self.rebuildSQL, [range.from, range.to, timeZone, horizon], context: "rebuild cost_aggregates")
+        return Int64(rebuilt.affectedRows)
+    }
+
+    /// $1 watermark, $2 horizon, $3 first pass, $4 time zone.
+    /// New rows count +1, consumed old versions -1 (only if they had been counted: old_xid below
+    /// the watermark). Aggregated once by (keys, hour, day), then upserted into both periods.
+    static let applySQL = """
+        WITH consumed AS (
+            DELETE FROM rollupd.event_changes RETURNING *
+        ), contributions AS (
+            SELECT id::text AS row_id, project_id, feature, model, created_at,
+                   input_tokens::bigint AS input_tokens, output_tokens::bigint AS output_tokens,
+                   latency_ms::bigint AS latency_ms,
+                   coalesce(verified_cost_usd, estimated_cost_usd)::numeric AS cost, 1 AS sign
+            FROM events
+            WHERE (rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL)
+            UNION ALL
+            SELECT row_id, project_id, feature, model, created_at, input_tokens, output_tokens, latency_ms,
+                   coalesce(verified_cost_usd, estimated_cost_usd), -1
+            FROM consumed
+            WHERE coalesce(old_xid, '0'::xid8) < $1::xid8
+        ), fine AS (
+            SELECT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms, cost,
+                       project_id, feature, model, created_at) AS valid,
+                   project_id, feature, model,
+                   date_trunc('hour', created_at, 'UTC') AS hour,
+                   date_trunc('day', created_at, $4::text) AS day,
+                   sum(sign * cost) AS cost,
+                   sum(sign * (input_tokens + output_tokens)) AS tokens,
+                   sum(sign) AS calls,
+                   sum(sign * latency_ms) AS latency,
+                   count(*) FILTER (WHERE sign > 0) AS added,
+                   count(*) FILTER (WHERE sign < 0) AS removed,
+                   array_agg(row_id) FILTER (WHERE sign > 0) AS row_ids
+            FROM contributions
+            GROUP BY 1, 2, 3, 4, 5, 6
+        ), hour_up AS (
+            INSERT INTO cost_aggregates AS ca (project_id, feature, model, period, period_start,
+                total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+            SELECT project_id, feature, model, 'hour', hour, sum(cost), sum(tokens), sum(calls), sum(latency),
+                   coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
+            FROM fine WHERE valid
+            GROUP BY project_id, feature, model, hour
+            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
+                total_cost = ca.total_cost + excluded.total_cost,
+                total_tokens = ca.total_tokens + excluded.total_tokens,
+                call_count = ca.call_count + excluded.call_count,
+                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
+                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
+                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+            RETURNING id, call_count
+        ), day_up AS (
+            INSERT INTO cost_aggregates AS ca (project_id, feature, model, period, period_start,
+                total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+            SELECT project_id, feature, model, 'day', day, sum(cost), sum(tokens), sum(calls), sum(latency),
+                   coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
+            FROM fine WHERE valid
+            GROUP BY project_id, feature, model, day
+            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
+                total_cost = ca.total_cost + excluded.total_cost,
+                total_tokens = ca.total_tokens + excluded.total_tokens,
+                call_count = ca.call_count + excluded.call_count,
+                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
+                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
+                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+            RETURNING id, call_count
+        ), rejected AS (
+            INSERT INTO rollupd.rejected_rows (source, row_id, reason)
+            SELECT 'events', unnest(row_ids), 'negative or missing tokens, latency, cost or key'
+            FROM fine WHERE NOT valid AND row_ids IS NOT NULL
+            ON CONFLICT DO NOTHING
+            RETURNING row_id
+        )
+        SELECT coalesce((SELECT sum(added) FROM fine WHERE valid), 0)::bigint,
+               coalesce((SELECT sum(removed) FROM fine WHERE valid), 0)::bigint,
+               (SELECT count(*) FROM hour_up) + (SELECT count(*) FROM day_up),
+               ARRAY(SELECT id FROM hour_up WHERE call_count = 0 UNION ALL SELECT id FROM day_up WHERE call_count = 0)::text,
+               (SELECT count(*) FROM rejected),
+               (SELECT string_agg(row_id, ', ') FROM (SELECT row_id FROM rejected LIMIT 100) AS shown)
+        """
+
+    /// Every hour and local day overlapping [from, to): $1 from, $2 to (epoch seconds), $3 time zone.
+    static let boundsSQL = """
+        SELECT date_trunc('hour', to_timestamp($1::float8), 'UTC') AS hour_from,
+               date_trunc('hour', to_timestamp($2::float8) - interval '1 microsecond', 'UTC') + interval '1 hour' AS hour_to,
+               date_trunc('day', to_timestamp($1::float8), $3::text) AS day_from,
+               (date_trunc('day', (to_timestamp($2::float8) - interval '1 microsecond') AT TIME ZONE $3::text)
+                   + interval '1 day') AT TIME ZONE $3::text AS day_to
+        """
+
+    /// $1 from, $2 to, $3 time zone.
+    static let rebuildClearSQL = """
+        WITH bounds AS (\(boundsSQL))
+        DELETE FROM cost_aggregates ca USING bounds b
+        WHERE (ca.period = 'hour' AND ca.period_start >= b.hour_from AND ca.period_start < b.hour_to)
+           OR (ca.period = 'day' AND ca.period_start >= b.day_from AND ca.period_start < b.day_to)
+        """
+
+    /// Recomputes the cleared buckets from the rows counted below the horizon ($4).
+    static let rebuildSQL = """
+        WITH bounds AS (\(boundsSQL)),
+        counted AS (
+            SELECT e.project_id, e.feature, e.model, e.created_at,
+                   (e.input_tokens::bigint + e.output_tokens) AS tokens, e.latency_ms::bigint AS latency_ms,
+                   coalesce(e.verified_cost_usd, e.estimated_cost_usd)::numeric AS cost
+            FROM events e, bounds b
+            WHERE ((e.created_at >= b.hour_from AND e.created_at < b.hour_to)
+                OR (e.created_at >= b.day_from AND e.created_at < b.day_to))
+              AND coalesce(e.rollupd_xid, '0'::xid8) < $4::xid8
+              AND rollupd.cost_row_is_valid(e.input_tokens, e.output_tokens, e.latency_ms,
+                  coalesce(e.verified_cost_usd, e.estimated_cost_usd), e.project_id, e.feature, e.model, e.created_at)
+        )
+        INSERT INTO cost_aggregates (project_id, feature, model, period, period_start,
+            total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+        SELECT project_id, feature, model, 'hour', date_trunc('hour', created_at, 'UTC'),
+               sum(cost), sum(tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+        FROM counted, bounds b WHERE created_at >= b.hour_from AND created_at < b.hour_to
+        GROUP BY 1, 2, 3, 5
+        UNION ALL
+        SELECT project_id, feature, model, 'day', date_trunc('day', created_at, $3::text),
+               sum(cost), sum(tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+        FROM counted, bounds b WHERE created_at >= b.day_from AND created_at < b.day_to
+        GROUP BY 1, 2, 3, 5
+        """
+}

@@ -1,0 +1,103 @@
+import Postgres
+
+public enum RollupError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The day buckets were built in another zone; mixing two zones would make them wrong.
+    case timeZoneChanged(source: RollupSource, stored: String, configured: String)
+    case invalidRange(String)
+
+    public var description: String {
+        switch self {
+        case .timeZoneChanged(let source, let stored, let configured):
+            return "rollup.time_zone is \(configured) but the day rollups of \(source.rawValue) were built in \(stored). Set it back to \(stored), or run `rollupd rebuild --all` to recompute every rollup in \(configured) from the raw events still kept"
+        case .invalidRange(let reason):
+            return "invalid rebuild range: \(reason)"
+        }
+    }
+}
+
+/// What one pass over one source did.
+public struct PassReport: Sendable {
+    public var source: RollupSource
+    public var counts: ApplyCounts
+    public var firstPass: Bool
+    public var rebuiltBuckets: Int64?
+    public var horizon: String
+    public var duration: Duration
+}
+
+/// Runs passes: each one transaction that counts what committed since the last pass, consumes
+/// the change log, and advances the watermark, so a crash at any instant leaves the rollups as
+/// they were before the pass or as they are after it.
+public struct RollupEngine: Sendable {
+    public let timeZone: String
+
+    public init(timeZone: String) { self.timeZone = timeZone }
+
+    static func rollup(for source: RollupSource) -> any SourceRollup {
+        switch source {
+        case .events: return CostRollup()
+        case .analyticsEvents: return AnalyticsRollup()
+        }
+    }
+
+    public enum Mode: Sendable, Equatable {
+        case incremental
+        /// Also recompute these buckets from raw rows, in the same transaction.
+        case rebuild(RebuildRange)
+        /// Forget everything and recompute the whole source (`rebuild --all`, a time zone change).
+        case reset
+    }
+
+    /// One pass over `source`, retried on a serialization conflict (another pass, `once` or
+    /// `rebuild` committed first: the row lock on rollupd.sources makes that a clean conflict).
+    public func pass(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, maxAttempts: Int = 5) throws -> PassReport {
+        var attempt = 1
+        while true {
+            do {
+                return try passOnce(source, mode: mode, on: connection)
+            } catch let error as PGError where error.isSerializationConflict && attempt < maxAttempts {
+                attempt += 1
+            }
+        }
+    }
+
+    private func passOnce(_ source: RollupSource, mode: Mode, on connection: PGConnection) throws -> PassReport {
+        let started = ContinuousClock.now
+        let rollup = Self.rollup(for: source)
+        return try connection.transaction(.repeatableRead) { connection in
+            // The first statement fixes the snapshot for the whole pass, so the horizon read here
+            // is the one every later statement sees. FOR UPDATE serialises passes per source.
+            let state = try connection.query("""
+                SELECT watermark::text, initialized, day_time_zone,
+                       greatest(pg_snapshot_xmin(pg_current_snapshot()), watermark)::text
+                FROM rollupd.sources WHERE source = $1 FOR UPDATE
+                """, [source.rawValue], context: "read \(source.rawValue) watermark").singleRow("rollupd.sources row")
+            var initialized = try state.bool(1)
+            let horizon = try state.string(3)
+            if mode == .reset { initialized = false }
+            if initialized, rollup.usesTimeZone, let stored = state[2], stored != timeZone {
+                throw RollupError.timeZoneChanged(source: source, stored: stored, configured: timeZone)
+            }
+            if !initialized { try rollup.clearAll(on: connection) }
+            let window = XidWindow(from: initialized ? try state.string(0) : "0", to: horizon, includePreexisting: !initialized)
+            let counts = try rollup.apply(window, timeZone: timeZone, on: connection)
+            var rebuilt: Int64?
+            if case .rebuild(let range) = mode {
+                rebuilt = try rollup.rebuild(range, horizon: horizon, timeZone: timeZone, on: connection)
+            }
+            let duration = ContinuousClock.now - started
+            try connection.query("""
+                UPDATE rollupd.sources SET
+                    watermark = $2::xid8, initialized = true, day_time_zone = $3,
+                    last_pass_started_at = now(), last_pass_duration_ms = $4,
+                    last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
+                    caught_up_at = now(), total_passes = total_passes + 1
+                WHERE source = $1
+                """, [source.rawValue, horizon, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
+                      counts.added, counts.removed, counts.rejectedCount],
+                context: "advance \(source.rawValue) watermark")
+            return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
+                              horizon: horizon, duration: duration)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Postgres
+
+/// A source table and the rollups kept from it.
+public enum RollupSource: String, CaseIterable, Sendable {
+    /// `events` -> `cost_aggregates` (hour and day).
+    case events
+    /// `analytics_events` -> `hourly_rollups`.
+    case analyticsEvents = "analytics_events"
+}
+
+/// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003).
+public struct XidWindow: Sendable, Equatable {
+    /// The watermark: every row below it is already counted.
+    public var from: String
+    /// The horizon: the snapshot's xmin, below which every transaction has finished.
+    public var to: String
+    /// True on a source's first pass, which also counts rows that predate rollupd (NULL xid).
+    public var includePreexisting: Bool
+}
+
+/// Buckets to recompute from raw rows: every hour and every local day overlapping [from, to).
+public struct RebuildRange: Sendable, Equatable {
+    /// Epoch seconds.
+    public var from: Double
+    public var to: Double
+
+    public init(from: Double, to: Double) {
+        self.from = from
+        self.to = to
+    }
+}
+
+/// What applying a window did.
+public struct ApplyCounts: Sendable, Equatable {
+    public var added: Int64 = 0
+    public var removed: Int64 = 0
+    public var bucketsTouched: Int64 = 0
+    public var rejectedCount: Int64 = 0
+    /// The ids of rows rejected for the first time (at most 100), for one log line.
+    public var newlyRejectedIDs: String = ""
+}
+
+/// The SQL of one source's rollups. Each implementation keeps its statements in one file.
+protocol SourceRollup: Sendable {
+    var source: RollupSource { get }
+    /// Whether `day` buckets depend on rollup.time_zone.
+    var usesTimeZone: Bool { get }
+    /// Deletes everything this source's rollups hold (first pass and `rebuild --all`).
+    func clearAll(on connection: PGConnection) throws
+    /// Counts the window's rows and consumes the change log, in the caller's transaction.
+    func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts
+    /// Recomputes the buckets overlapping `range` from raw rows counted below `horizon`.
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64
+}

@@ -1,0 +1,61 @@
+import Postgres
+
+/// The daemon's state as the database records it, for `rollupd status`.
+public struct StatusReport: Sendable, Codable {
+    public struct Source: Sendable, Codable {
+        public var source: String
+        public var initialized: Bool
+        public var watermark: String
+        public var lastPassStartedAt: String?
+        public var lastPassDurationMs: Double?
+        public var lastPassAdded: Int64
+        public var lastPassRemoved: Int64
+        public var totalPasses: Int64
+        /// Rows committed since the last pass, counted up to a cap (10^6) so status stays cheap.
+        public var pendingRows: Int64
+        public var pendingChanges: Int64
+        /// Seconds since the last pass finished, when there is pending work; 0 otherwise.
+        public var lagSeconds: Double
+    }
+
+    public var leaderPID: Int?
+    public var leaderApplication: String?
+    public var schemaVersion: Int?
+    public var rejectedRows: Int64
+    public var sources: [Source]
+
+    static let pendingCap = 1_000_000
+
+    public static func read(lockKey: Int64, on connection: PGConnection) throws -> StatusReport {
+        let holder = try LeaderLock.holder(key: lockKey, on: connection)
+        let version = try connection.query("SELECT max(version) FROM rollupd.schema_migrations", context: "schema version")
+            .singleRow("schema version").optionalInt64(0)
+        let rejected = try connection.query("SELECT count(*) FROM rollupd.rejected_rows", context: "rejected rows")
+            .singleRow("rejected rows").int64(0)
+        var sources: [Source] = []
+        for source in RollupSource.allCases {
+            let (table, changes) = source == .events ? ("events", "rollupd.event_changes") : ("analytics_events", "rollupd.analytics_changes")
+            // Table names are rollupd's own constants here, never configuration.
+            let row = try connection.query("""
+                SELECT s.initialized, s.watermark::text, s.last_pass_started_at::text, s.last_pass_duration_ms,
+                       s.last_pass_added, s.last_pass_removed, s.total_passes,
+                       (SELECT count(*) FROM (SELECT 1 FROM \(table) t
+                           WHERE t.rollupd_xid >= s.watermark OR (NOT s.initialized AND t.rollupd_xid IS NULL)
+                           LIMIT \(pendingCap)) AS p),
+                       (SELECT count(*) FROM \(changes)),
+                       coalesce(extract(epoch FROM now() - s.caught_up_at), 0)
+                FROM rollupd.sources s WHERE s.source = $1
+                """, [source.rawValue], context: "status of \(table)").singleRow("status of \(table)")
+            let pendingRows = try row.int64(7)
+            let pendingChanges = try row.int64(8)
+            sources.append(Source(
+                source: source.rawValue, initialized: try row.bool(0), watermark: try row.string(1),
+                lastPassStartedAt: row[2], lastPassDurationMs: try row.optionalDouble(3),
+                lastPassAdded: try row.int64(4), lastPassRemoved: try row.int64(5), totalPasses: try row.int64(6),
+                pendingRows: pendingRows, pendingChanges: pendingChanges,
+                lagSeconds: pendingRows + pendingChanges > 0 ? try row.double(9) : 0))
+        }
+        return StatusReport(leaderPID: holder?.pid, leaderApplication: holder?.application,
+                            schemaVersion: version.map(Int.init), rejectedRows: rejected, sources: sources)
+    }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Postgres
+import RollupdCore
+import RollupdDaemon
+import RollupdStore
+import ServiceLifecycle
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (systemd runs this).")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        let service = RollupService(config: config, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        do {
+            try await group.run()
+        } catch let error as RollupError {
+            logger.critical("\(error)")
+            throw ExitStatus.config
+        }
+    }
+}
+
+struct Once: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one complete pass over every source, catching up fully, then exit.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        try await oneShot(config, logger: logger) { session in
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+            let engine = RollupEngine(timeZone: config.rollup.timeZone)
+            let reports = try await session.run { connection in
+                try RollupSource.allCases.map { try engine.pass($0, on: connection) }
+            }
+            for report in reports { log(report, logger: logger) }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending migrations, then exit.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        try await oneShot(config, logger: logger) { session in
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, force: true)
+            logger.info("schema is current")
+        }
+    }
+}
+
+struct Rebuild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute the rollups of a time range from the raw events.",
+        discussion: """
+            Every hour and local day overlapping [--from, --to) is deleted and recomputed in one \
+            transaction, together with a normal pass. Times are ISO 8601 (2026-11-01T00:00:00Z) or \
+            dates (2026-11-01, UTC midnight). --all recomputes everything from scratch, e.g. after \
+            changing rollup.time_zone; rollups older than the raw events still kept are lost then.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Start of the range (inclusive).") var from: String?
+    @Option(help: "End of the range (exclusive).") var to: String?
+    @Flag(help: "Recompute every rollup from all raw events.") var all = false
+
+    func validate() throws {
+        if all { guard from == nil && to == nil else { throw ValidationError("--all takes no --from/--to") }; return }
+        guard let from, let to else { throw ValidationError("give --from and --to, or --all") }
+        guard let start = parseTime(from) else { throw ValidationError("--from: '\(from)' is not an ISO 8601 time or date") }
+        guard let end = parseTime(to) else { throw ValidationError("--to: '\(to)' is not an ISO 8601 time or date") }
+        guard start < end else { throw ValidationError("--from must be before --to") }
+    }
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        let mode: RollupEngine.Mode = all ? .reset
+            : .rebuild(RebuildRange(from: parseTime(from!)!.timeIntervalSince1970, to: parseTime(to!)!.timeIntervalSince1970))
+        try await oneShot(config, logger: logger) { session in
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+            let engine = RollupEngine(timeZone: config.rollup.timeZone)
+            let reports = try await session.run { connection in
+                try RollupSource.allCases.map { try engine.pass($0, mode: mode, on: connection) }
+            }
+            for report in reports { log(report, logger: logger) }
+        }
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate the configuration and print the effective settings (secrets redacted); exit 0 or 78.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        print("# \(global.config): valid")
+        for (key, value) in config.redactedSummary {
+            print("\(key): \(value)")
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show watermarks, lag, the last pass and pending work, read from the database.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        try await oneShot(config, logger: logger) { session in
+            let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, on: $0) }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(StatusText.render(report))
+            }
+        }
+    }
+}
+
+/// Runs a one-shot command's database work; errors are printed once and exit non-zero
+/// (78 for configuration mismatches such as a changed time zone).
+func oneShot(_ config: RollupdConfig, logger: Logger, _ body: (DatabaseSession) async throws -> Void) async throws {
+    let session = DatabaseBootstrap.session(for: config, label: "rollupd.cli")
+    defer { Task { await session.close() } }
+    do {
+        try await body(session)
+    } catch let error as RollupError {
+        logger.critical("\(error)")
+        throw ExitStatus.config
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        logger.error("\(error)")
+        throw ExitCode.failure
+    }
+}
+
+func log(_ report: PassReport, logger: Logger) {
+    var metadata: Logger.Metadata = [
+        "source": "\(report.source.rawValue)", "added": "\(report.counts.added)", "removed": "\(report.counts.removed)",
+        "buckets": "\(report.counts.bucketsTouched)", "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
+        "first_pass": "\(report.firstPass)",
+    ]
+    if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }
+    logger.info("rolled up \(report.source.rawValue)", metadata: metadata)
+    if !report.counts.newlyRejectedIDs.isEmpty {
+        logger.warning("skipped rows that cannot be rolled up", metadata: [
+            "source": "\(report.source.rawValue)", "rows": "\(report.counts.rejectedCount)", "ids": "\(report.counts.newlyRejectedIDs)",
+        ])
+    }
+}
+
+/// ISO 8601 with or without fractional seconds, or a bare date (UTC midnight).
+func parseTime(_ text: String) -> Date? {
+    let withFraction = ISO8601DateFormatter()
+    withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = withFraction.date(from: text) { return date }
+    if let date = ISO8601DateFormatter().date(from: text) { return date }
+    let dateOnly = ISO8601DateFormatter()
+    dateOnly.formatOptions = [.withFullDate]
+    return dateOnly.date(from: text)
+}

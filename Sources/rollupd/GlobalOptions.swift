@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RollupdCore
+import Systemd
+
+/// sysexits(3) codes rollupd exits with, besides 0 and 1.
+enum ExitStatus {
+    static let config = ExitCode(78)  // EX_CONFIG: systemd's RestartPreventExitStatus=78
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Configuration file (env ROLLUPD_CONFIG).", valueName: "path"))
+    var config: String = ProcessInfo.processInfo.environment["ROLLUPD_CONFIG"] ?? "/etc/rollupd/rollupd.yaml"
+
+    /// Loads and validates the configuration; on error prints it and exits 78.
+    func loadConfig() async throws -> RollupdConfig {
+        do {
+            return try await RollupdConfig.load(path: config)
+        } catch {
+            printError("rollupd: \(error)")
+            throw ExitStatus.config
+        }
+    }
+
+    /// Sets up logging once for the process: priority-prefixed lines on stderr.
+    func bootstrapLogging(_ config: RollupdConfig) -> Logger {
+        LoggingSystem.bootstrap { label in
+            PriorityPrefixLogHandler(label: label, level: config.log.level)
+        }
+        return Logger(label: "rollupd")
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

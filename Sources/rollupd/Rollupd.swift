@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Rollupd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollupd",
+        abstract: "Keeps cost and analytics rollups of an LLM product's PostgreSQL events current.",
+        subcommands: [Run.self, Once.self, Migrate.self, Rebuild.self, CheckConfig.self, Status.self],
+        defaultSubcommand: nil
+    )
+}

@@ -1,0 +1,27 @@
+import Foundation
+import RollupdStore
+
+/// The human form of `rollupd status`.
+enum StatusText {
+    static func render(_ report: StatusReport) -> String {
+        var lines: [String] = []
+        if let pid = report.leaderPID {
+            lines.append("leader: pid \(pid) (\(report.leaderApplication ?? "?"))")
+        } else {
+            lines.append("leader: none (no rollupd instance holds the leader lock)")
+        }
+        lines.append("schema version: \(report.schemaVersion.map(String.init) ?? "none")")
+        lines.append("rejected rows: \(report.rejectedRows)")
+        for source in report.sources {
+            let pass = source.lastPassStartedAt.map { "\($0), \(String(format: "%.1f", source.lastPassDurationMs ?? 0)) ms, +\(source.lastPassAdded)/-\(source.lastPassRemoved)" } ?? "never"
+            lines.append("")
+            lines.append("\(source.source):")
+            lines.append("  initialized:   \(source.initialized)")
+            lines.append("  watermark:     xid \(source.watermark)")
+            lines.append("  last pass:     \(pass) (\(source.totalPasses) passes)")
+            lines.append("  pending:       \(source.pendingRows) new rows, \(source.pendingChanges) changes")
+            lines.append("  lag:           \(String(format: "%.1f", source.lagSeconds)) s")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
