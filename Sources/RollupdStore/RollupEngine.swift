@@ -1,9 +1,12 @@
+import Foundation
 import Postgres
 
 public enum RollupError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The day buckets were built in another zone; mixing two zones would make them wrong.
     case timeZoneChanged(source: RollupSource, stored: String, configured: String)
     case invalidRange(String)
+    /// `catchUp` waited this long for transactions that were open when it started.
+    case catchUpTimedOut(source: RollupSource, waitingFor: String)
 
     public var description: String {
         switch self {
@@ -11,6 +14,8 @@ public enum RollupError: Error, Sendable, Equatable, CustomStringConvertible {
             return "rollup.time_zone is \(configured) but the day rollups of \(source.rawValue) were built in \(stored). Set it back to \(stored), or run `rollupd rebuild --all` to recompute every rollup in \(configured) from the raw events still kept"
         case .invalidRange(let reason):
             return "invalid rebuild range: \(reason)"
+        case .catchUpTimedOut(let source, let waitingFor):
+            return "gave up catching up \(source.rawValue): still waiting for \(waitingFor)"
         }
     }
 }
@@ -59,6 +64,45 @@ public struct RollupEngine: Sendable {
                 attempt += 1
             }
         }
+    }
+
+    /// Passes until every transaction that had committed when this call started is counted.
+    ///
+    /// One pass stops at its snapshot's xmin, and xmin is cluster-wide: a transaction still open
+    /// anywhere (another database included) holds it back. So the target is the xmax of a snapshot
+    /// taken now, and passes repeat, 20 ms apart, until the watermark reaches it.
+    public func catchUp(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, timeout: Duration = .seconds(300)) throws -> PassReport {
+        let started = ContinuousClock.now
+        let target = try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", context: "catch-up target")
+            .singleRow("catch-up target").string(0)
+        var report = try pass(source, mode: mode, on: connection)
+        while (UInt64(report.horizon) ?? 0) < (UInt64(target) ?? 0) {
+            guard ContinuousClock.now - started < timeout else {
+                throw RollupError.catchUpTimedOut(source: source, waitingFor: try oldestOpenTransaction(on: connection))
+            }
+            usleep(20_000)
+            let next = try pass(source, on: connection)
+            report.counts.added += next.counts.added
+            report.counts.removed += next.counts.removed
+            report.counts.bucketsTouched += next.counts.bucketsTouched
+            report.counts.rejectedCount += next.counts.rejectedCount
+            if !next.counts.newlyRejectedIDs.isEmpty {
+                report.counts.newlyRejectedIDs += (report.counts.newlyRejectedIDs.isEmpty ? "" : ", ") + next.counts.newlyRejectedIDs
+            }
+            report.horizon = next.horizon
+            report.duration += next.duration
+        }
+        return report
+    }
+
+    /// Who holds the horizon back, for the error message: the oldest transaction with an xid.
+    private func oldestOpenTransaction(on connection: PGConnection) throws -> String {
+        let rows = try connection.query("""
+            SELECT pid, coalesce(datname, '?'), coalesce(state, '?'), extract(epoch FROM now() - xact_start)::bigint
+            FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1
+            """, context: "oldest open transaction").rows
+        guard let row = rows.first else { return "transactions that have since finished" }
+        return "transaction of pid \(try row.string(0)) (database \(try row.string(1)), \(try row.string(2)), open \(try row.string(3)) s)"
     }
 
     private func passOnce(_ source: RollupSource, mode: Mode, on connection: PGConnection) throws -> PassReport {

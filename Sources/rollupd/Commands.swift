@@ -39,7 +39,7 @@ struct Once: AsyncParsableCommand {
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
             let engine = RollupEngine(timeZone: config.rollup.timeZone)
             let reports = try await session.run { connection in
-                try RollupSource.allCases.map { try engine.pass($0, on: connection) }
+                try RollupSource.allCases.map { try engine.catchUp($0, on: connection) }
             }
             for report in reports { log(report, logger: logger) }
         }
@@ -91,7 +91,7 @@ struct Rebuild: AsyncParsableCommand {
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
             let engine = RollupEngine(timeZone: config.rollup.timeZone)
             let reports = try await session.run { connection in
-                try RollupSource.allCases.map { try engine.pass($0, mode: mode, on: connection) }
+                try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
             }
             for report in reports { log(report, logger: logger) }
         }

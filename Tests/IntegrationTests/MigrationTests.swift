@@ -1,0 +1,90 @@
+import Foundation
+import Postgres
+import RollupdCore
+import RollupdStore
+import Testing
+
+@Suite struct MigrationTests {
+    let migrator = Migrator(directory: TestEnvironment.migrationsDirectory)
+
+    @Test func aFreshDatabaseMigratesAndASecondRunIsANoOp() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let connection = try database.connect()
+            let files = try migrator.loadFiles()
+            let first = try migrator.migrate(on: connection)
+            #expect(first.applied.map(\.version) == files.map(\.version))
+            let second = try migrator.migrate(on: connection)
+            #expect(second.applied.isEmpty)
+            #expect(second.alreadyApplied == files.count)
+            let recorded = try connection.query("SELECT count(*) FROM rollupd.schema_migrations").rows[0].int64(0)
+            #expect(recorded == Int64(files.count))
+        }
+    }
+
+    @Test func anAppDatabaseWithSeed001TablesAndRowsMigratesAndRollsUp() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let connection = try database.connect()
+            // Seed 001's Drizzle schema (events and its own cost_aggregates, integer counters) with rows.
+            try connection.execute(script: """
+                CREATE TABLE events (
+                  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), trace_id text NOT NULL, span_id text NOT NULL,
+                  parent_span_id text, project_id text NOT NULL DEFAULT 'default', feature text NOT NULL, user_id text,
+                  provider text NOT NULL, model text NOT NULL, input_tokens integer NOT NULL, output_tokens integer NOT NULL,
+                  cached_tokens integer NOT NULL DEFAULT 0, latency_ms integer NOT NULL,
+                  estimated_cost_usd numeric(12, 6) NOT NULL, verified_cost_usd numeric(12, 6),
+                  is_cache_hit boolean NOT NULL DEFAULT false, metadata jsonb, created_at timestamptz NOT NULL DEFAULT now());
+                CREATE INDEX idx_events_created_at ON events (created_at);
+                CREATE TABLE cost_aggregates (
+                  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), project_id text NOT NULL DEFAULT 'default',
+                  feature text NOT NULL, model text NOT NULL, period text NOT NULL, period_start timestamptz NOT NULL,
+                  total_cost numeric(12, 6) NOT NULL DEFAULT '0', total_tokens integer NOT NULL DEFAULT 0,
+                  call_count integer NOT NULL DEFAULT 0, avg_latency numeric(10, 2) NOT NULL DEFAULT '0');
+                CREATE UNIQUE INDEX idx_cost_agg_uniq ON cost_aggregates (project_id, feature, model, period, period_start);
+                INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, created_at)
+                SELECT 't', 's', 'chat', 'openai', 'gpt-4o', 100, 20, 250 + i, 0.002, now() - i * interval '7 minutes'
+                FROM generate_series(1, 500) i;
+                INSERT INTO cost_aggregates (feature, model, period, period_start, call_count) VALUES ('chat', 'gpt-4o', 'hour', date_trunc('hour', now()), 12345);
+                """)
+            _ = try migrator.migrate(on: connection)
+            // The app keeps inserting exactly its own columns.
+            try connection.query("""
+                INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd)
+                VALUES ('t2', 's2', 'search', 'anthropic', 'claude-3-haiku', 10, 10, 90, 0.0001)
+                """)
+            let engine = RollupEngine(timeZone: "UTC")
+            for source in RollupSource.allCases { _ = try engine.catchUp(source, on: connection) }
+            let calls = try connection.query("SELECT sum(call_count) FROM cost_aggregates WHERE period = 'day'").rows[0].int64(0)
+            #expect(calls == 501, "rows that predate rollupd are counted once; the app's own aggregate rows are replaced")
+            #expect(try Oracle.differences(timeZone: "UTC", on: connection) == [])
+        }
+    }
+
+    @Test func aMigrationChangedAfterItWasAppliedIsRefused() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-migrations-\(UUID())").path
+            try FileManager.default.copyItem(atPath: TestEnvironment.migrationsDirectory, toPath: directory)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let connection = try database.connect()
+            let copy = Migrator(directory: directory)
+            _ = try copy.migrate(on: connection)
+            let path = directory + "/002_rollup_tables.sql"
+            try (String(contentsOfFile: path, encoding: .utf8) + "\n-- an innocent-looking edit\n").write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(throws: MigrationError.changedAfterApply(version: 2, name: "rollup_tables")) {
+                try copy.migrate(on: connection)
+            }
+        }
+    }
+
+    @Test func twoMigratorsAtOnceApplyEachFileOnce() async throws {
+        try await withTestDatabaseAsync(migrated: false) { database in
+            let sessions = [database.session(label: "a"), database.session(label: "b")]
+            let migrator = self.migrator
+            let outcomes = try await withThrowingTaskGroup(of: Int.self) { group in
+                for session in sessions { group.addTask { try await session.run { try migrator.migrate(on: $0).applied.count } } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(outcomes.sorted() == [0, try migrator.loadFiles().count])
+            for session in sessions { await session.close() }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Postgres
+
+/// Inserts, updates and deletes shaped like the product's, with values from a seeded generator.
+enum Workload {
+    static let projects = ["acme-web", "acme-mobile", "internal"]
+    static let features = ["chat", "summarize", "search"]
+    static let models = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]
+    static let eventTypes = ["tool_used", "cache_hit", "risk_mode_changed", "page_view"]
+    static let tools = ["Start/Sit", "FAAB", "Decisions", "", nil]
+    static let risks = ["protect", "neutral", "chase", "", nil]
+
+    /// One multi-row INSERT into events; `maxAgeHours` spreads created_at into the past (late data).
+    static func insertEvents(count: Int, maxAgeHours: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        var rows: [String] = []
+        var parameters: [any PGParameter] = []
+        for _ in 0..<count {
+            let base = parameters.count
+            rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::int, $\(base + 5)::int, $\(base + 6)::int, $\(base + 7)::numeric, now() - $\(base + 8)::float8 * interval '1 second')")
+            parameters += [
+                projects.randomElement(using: &random)!, features.randomElement(using: &random)!,
+                models.randomElement(using: &random)!,
+                Int.random(in: 0...4000, using: &random), Int.random(in: 0...1500, using: &random),
+                Int.random(in: 50...9000, using: &random),
+                String(format: "%.6f", Double.random(in: 0...0.5, using: &random)),
+                Double(Int.random(in: 0...(maxAgeHours * 3600), using: &random)),
+            ]
+        }
+        try connection.query("""
+            INSERT INTO events (project_id, feature, model, input_tokens, output_tokens, latency_ms,
+                                estimated_cost_usd, created_at, trace_id, span_id, provider)
+            SELECT p, f, m, i, o, l, c, t, 'trace', 'span', 'openai'
+            FROM (VALUES \(rows.joined(separator: ", "))) AS v(p, f, m, i, o, l, c, t)
+            """, parameters)
+    }
+
+    static func insertAnalytics(count: Int, maxAgeHours: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        var rows: [String] = []
+        var parameters: [any PGParameter] = []
+        for _ in 0..<count {
+            let base = parameters.count
+            rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::jsonb, now() - $\(base + 5)::float8 * interval '1 second')")
+            let risk = risks.randomElement(using: &random)!
+            parameters += [
+                "s-\(Int.random(in: 0..<40, using: &random))", eventTypes.randomElement(using: &random)!,
+                tools.randomElement(using: &random)!,
+                risk.map { "{\"riskMode\": \"\($0)\"}" } ?? "{}",
+                Double(Int.random(in: 0...(maxAgeHours * 3600), using: &random)),
+            ]
+        }
+        try connection.query("""
+            INSERT INTO analytics_events (session_id, event_type, tool_name, properties, occurred_at)
+            SELECT s, e, t, p, o FROM (VALUES \(rows.joined(separator: ", "))) AS v(s, e, t, p, o)
+            """, parameters)
+    }
+
+    /// Reconciliation: sets verified_cost_usd on a few random events.
+    static func verifySome(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        try connection.query("""
+            UPDATE events SET verified_cost_usd = round((estimated_cost_usd * $2::float8)::numeric, 6)
+            WHERE id IN (SELECT id FROM events ORDER BY md5(id::text || $3) LIMIT $1)
+            """, [count, Double.random(in: 0.5...1.5, using: &random), String(random.next())])
+    }
+
+    static func deleteSome(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        let salt = String(random.next())
+        try connection.query("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY md5(id::text || $2) LIMIT $1)", [count, salt])
+        try connection.query("DELETE FROM analytics_events WHERE id IN (SELECT id FROM analytics_events ORDER BY md5(id || $2) LIMIT $1)", [count, salt])
+    }
+
+    /// Moves a few analytics events to other sessions, hours and tools.
+    static func reshuffleAnalytics(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        try connection.query("""
+            UPDATE analytics_events SET session_id = 's-moved-' || (abs(hashtext(id)) % 5), occurred_at = occurred_at - interval '3 hours',
+                   tool_name = CASE WHEN tool_name IS NULL THEN 'FAAB' END, properties = '{"riskMode": "chase"}'
+            WHERE id IN (SELECT id FROM analytics_events ORDER BY md5(id || $2) LIMIT $1)
+            """, [count, String(random.next())])
+    }
+}
