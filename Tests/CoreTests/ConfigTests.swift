@@ -1,0 +1,99 @@
+import Configuration
+import Foundation
+import RollupdCore
+import Testing
+
+@Suite struct ConfigTests {
+    func parse(_ values: [String: String]) throws(ConfigError) -> RollupdConfig {
+        var table: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in values {
+            table[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(.string(value), isSecret: false)
+        }
+        return try RollupdConfig.parse(ConfigReader(provider: InMemoryProvider(values: table)))
+    }
+
+    @Test func defaultsAreTheDocumentedOnes() throws {
+        let config = try parse([:])
+        #expect(config.rollup.pollInterval == .seconds(1))
+        #expect(config.rollup.timeZone == "UTC")
+        #expect(config.migrations.directory == "/usr/share/rollupd/migrations")
+        #expect(config.migrations.applyOnStart)
+        #expect(config.database.statementTimeout == .seconds(300))
+        #expect(config.log.level == .info)
+    }
+
+    @Test(arguments: [
+        ("rollup.poll_interval", "soon"),
+        ("rollup.poll_interval", "10ms"),  // below the 50 ms minimum
+        ("rollup.time_zone", "Mars/Olympus"),
+        ("leader.lock_key", "-3"),
+        ("log.level", "loud"),
+        ("migrations.apply_on_start", "maybe"),
+        ("database.url", "host=x bogus"),
+        ("database.connect_timeout", "-1s"),
+    ])
+    func aBadValueIsAnErrorNamingItsKey(key: String, value: String) {
+        #expect {
+            _ = try parse([key: value])
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.key == key && error.description.contains(RollupdConfig.environmentName(for: key))
+        }
+    }
+
+    @Test func theConnectionStringIsRedactedInTheSummary() throws {
+        let config = try parse(["database.url": "host=db1 user=rollupd password=s3cret dbname=app"])
+        let printed = config.redactedSummary.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
+        #expect(!printed.contains("s3cret"))
+        #expect(printed.contains("password=********"))
+        #expect(printed.contains("host=db1"))
+    }
+
+    @Test func urlFileIsReadAndUrlAndUrlFileTogetherAreRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-url-\(UUID())").path
+        try "host=db2 dbname=app\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(try parse(["database.url_file": path]).database.conninfo == "host=db2 dbname=app")
+        #expect(throws: ConfigError.self) { try parse(["database.url_file": path, "database.url": "host=x"]) }
+    }
+
+    @Test func unknownKeysAndSectionsInTheFileAreRejected() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-config-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(yaml: String, key: String)] = [
+            ("rollup:\n  pol_interval: 1s\n", "rollup.pol_interval"),
+            ("rolup:\n  poll_interval: 1s\n", "rolup"),
+            ("rollup:\n  time_zone:\n    - UTC\n", "rollup.time_zone"),
+        ]
+        for (index, entry) in cases.enumerated() {
+            let path = directory.appendingPathComponent("\(index).yaml").path
+            try entry.yaml.write(toFile: path, atomically: true, encoding: .utf8)
+            await #expect {
+                _ = try await RollupdConfig.load(path: path, environment: [:])
+            } throws: { error in
+                (error as? ConfigError)?.key == entry.key
+            }
+        }
+    }
+
+    @Test func environmentOverridesTheFile() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-\(UUID()).yaml").path
+        try "rollup:\n  poll_interval: 5s\n  time_zone: UTC\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try await RollupdConfig.load(path: path, environment: ["ROLLUPD_ROLLUP_TIME_ZONE": "Asia/Kolkata"])
+        #expect(config.rollup.timeZone == "Asia/Kolkata")
+        #expect(config.rollup.pollInterval == .seconds(5))
+    }
+
+    @Test func theSampleFileIsValidAndDocumentsEveryKey() async throws {
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/rollupd.yaml").path
+        _ = try await RollupdConfig.load(path: sample, environment: [:])
+        let text = try String(contentsOfFile: sample, encoding: .utf8)
+        for key in ConfigKeys.all {
+            let leaf = String(key.name.split(separator: ".")[1])
+            #expect(text.contains("  \(leaf):"), "config/rollupd.yaml does not document \(key.name)")
+        }
+    }
+}
