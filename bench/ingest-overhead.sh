@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# What rollupd's change capture costs the product's own inserts.
+#
+# Three tables with the same columns and the app's indexes (seed 001), loaded by pgbench with
+# single-row INSERTs the way an app writes one row per AI call:
+#   bare      - events as the app created it
+#   rollupd   - after rollupd's migrations: rollupd_xid column (DEFAULT pg_current_xact_id()),
+#               its btree index, and the UPDATE/DELETE capture triggers (which inserts never fire)
+#   stmt_trig - the alternative rollupd did not pick: an AFTER INSERT statement trigger that logs
+#               each inserted row's bucket into a delta table through a transition table
+# Each variant runs for DURATION seconds with 1 and 8 clients; reported: tps, mean and p99 latency.
+#
+# Usage: bench/ingest-overhead.sh [--admin-url CONNINFO] [--duration SECONDS]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+admin_url=${BENCH_ADMIN_URL:-"host=127.0.0.1 port=55432 user=postgres dbname=postgres"}
+duration=15
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --admin-url) admin_url=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+db=rollupd_ingest_bench
+url="$admin_url dbname=$db"
+work=$(mktemp -d)
+trap 'rm -rf "$work"; psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+
+export PGOPTIONS="-c client_min_messages=warning"
+psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+
+setup_variant() {
+  psql "$url" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+DROP SCHEMA IF EXISTS rollupd CASCADE;
+DROP TABLE IF EXISTS events, cost_aggregates, hourly_rollups, analytics_events, delta_log CASCADE;
+DROP FUNCTION IF EXISTS log_deltas() CASCADE;
+SQL
+  psql "$url" -q -v ON_ERROR_STOP=1 -f "$repo/migrations/001_source_tables.sql" >/dev/null
+  case "$1" in
+    bare) ;;
+    rollupd)
+      for f in "$repo"/migrations/*.sql; do psql "$url" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null; done ;;
+    stmt_trig)
+      psql "$url" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+CREATE TABLE delta_log (project_id text, feature text, model text, hour timestamptz, calls bigint, cost numeric);
+CREATE FUNCTION log_deltas() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO delta_log SELECT project_id, feature, model, date_trunc('hour', created_at, 'UTC'), count(*),
+         sum(coalesce(verified_cost_usd, estimated_cost_usd)) FROM new_rows GROUP BY 1, 2, 3, 4;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER log_deltas AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION log_deltas();
+SQL
+      ;;
+  esac
+  # A realistic starting size, so index depths are not those of an empty table.
+  psql "$url" -q -v ON_ERROR_STOP=1 -c "INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, created_at)
+    SELECT md5(i::text), 's', 'f' || (i % 6), 'openai', 'm' || (i % 5), 100, 50, 300, 0.001, now() - (i % 100000) * interval '1 second'
+    FROM generate_series(1, 200000) i" -c "VACUUM ANALYZE events" >/dev/null
+}
+
+cat > "$work/insert.sql" <<'SQL'
+\set p random(1, 3)
+\set f random(1, 6)
+\set m random(1, 5)
+INSERT INTO events (trace_id, span_id, project_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd)
+VALUES (md5(random()::text), 'span', 'p' || :p, 'f' || :f, 'openai', 'm' || :m, 1200, 300, 850, 0.0042);
+SQL
+
+printf '%-10s %7s %10s %10s %10s\n' variant clients tps mean_ms p99_ms
+results="["
+for variant in bare rollupd stmt_trig; do
+  for clients in 1 8; do
+    setup_variant "$variant"
+    rm -f "$work"/pgbench_log.*
+    (cd "$work" && "$pg_bin/pgbench" -n -f insert.sql -c "$clients" -j "$clients" -T "$duration" -l "$url" > out.txt 2>&1)
+    tps=$(grep -oP 'tps = \K[0-9.]+' "$work/out.txt" | head -n 1)
+    # pgbench -l: the third column is the transaction's latency in microseconds.
+    read -r mean p99 < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.3f %.3f\n", s/NR/1000, a[int(NR*0.99)]/1000}')
+    printf '%-10s %7s %10s %10s %10s\n' "$variant" "$clients" "$tps" "$mean" "$p99"
+    results+="{\"variant\":\"$variant\",\"clients\":$clients,\"tps\":$tps,\"mean_ms\":$mean,\"p99_ms\":$p99},"
+  done
+done
+mkdir -p "$repo/bench/results"
+out="$repo/bench/results/ingest-$(date -u +%Y%m%dT%H%M%SZ).json"
+printf '{"duration_s":%s,"nproc":%s,"results":%s]}\n' "$duration" "$(nproc)" "${results%,}" > "$out"
+echo "results: $out"
