@@ -18,6 +18,16 @@ public enum ConfigKeys {
         Key(name: "rollup.time_zone", defaultValue: "UTC", isSecret: false),
         Key(name: "leader.lock_key", defaultValue: "7262657", isSecret: false),
         Key(name: "leader.standby_poll", defaultValue: "5s", isSecret: false),
+        Key(name: "retention.interval", defaultValue: "1h", isSecret: false),
+        Key(name: "retention.batch_size", defaultValue: "10000", isSecret: false),
+        Key(name: "retention.batch_pause", defaultValue: "100ms", isSecret: false),
+        Key(name: "retention.lock_timeout", defaultValue: "1s", isSecret: false),
+        Key(name: "retention.statement_timeout", defaultValue: "30s", isSecret: false),
+        Key(name: "retention.max_rows_per_run", defaultValue: "1000000", isSecret: false),
+        Key(name: "retention.events", defaultValue: "30d", isSecret: false),
+        Key(name: "retention.analytics_events", defaultValue: "30d", isSecret: false),
+        Key(name: "retention.cost_aggregates", defaultValue: "90d", isSecret: false),
+        Key(name: "retention.hourly_rollups", defaultValue: "90d", isSecret: false),
         Key(name: "log.level", defaultValue: "info", isSecret: false),
     ]
 

@@ -1,8 +1,8 @@
-/// Parses durations as operators write them: `250ms`, `1.5s`, `5m`, `1h`, or a bare number of
-/// seconds (`2`, `0.25`). Returns nil for anything else, negative values included.
+/// Parses durations as operators write them: `250ms`, `1.5s`, `5m`, `1h`, `30d`, or a bare number
+/// of seconds (`2`, `0.25`). Returns nil for anything else, negative values included.
 public func parseDuration(_ text: String) -> Duration? {
     let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-    let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+    let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
     for unit in units where trimmed.hasSuffix(unit.suffix) {
         let number = trimmed.dropLast(unit.suffix.count).trimmingCharacters(in: .whitespaces)
         guard let value = Double(number), value >= 0, value.isFinite else { return nil }
@@ -22,6 +22,7 @@ extension Duration {
     public var compactDescription: String {
         let milliseconds = Int64((seconds * 1000).rounded())
         if milliseconds < 1000 { return "\(milliseconds)ms" }
+        if milliseconds % 86_400_000 == 0 { return "\(milliseconds / 86_400_000)d" }
         if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
         if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
         if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }

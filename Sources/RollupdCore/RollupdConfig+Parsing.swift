@@ -76,6 +76,33 @@ extension RollupdConfig {
             throw ConfigError(key: "log.level", "'\(levelText)' is not one of trace, debug, info, notice, warning, error, critical")
         }
 
+        func count(_ key: String, minimum: Int) throws(ConfigError) -> Int {
+            let raw = text(key)
+            guard let value = Int(raw), value >= minimum else {
+                throw ConfigError(key: key, "'\(raw)' is not a whole number of at least \(minimum)")
+            }
+            return value
+        }
+        let retention = Retention(
+            interval: try duration("retention.interval", minimum: .seconds(1)),
+            batchSize: try count("retention.batch_size", minimum: 1),
+            batchPause: try duration("retention.batch_pause"),
+            lockTimeout: try duration("retention.lock_timeout", minimum: .milliseconds(10)),
+            statementTimeout: try duration("retention.statement_timeout", minimum: .milliseconds(100)),
+            maxRowsPerRun: try count("retention.max_rows_per_run", minimum: 1),
+            events: try duration("retention.events"),
+            analyticsEvents: try duration("retention.analytics_events"),
+            costAggregates: try duration("retention.cost_aggregates"),
+            hourlyRollups: try duration("retention.hourly_rollups"))
+        // A rollup deleted while its raw rows remain would come back partial when one of those rows
+        // changed, so rollups must be kept at least as long as the rows they are made of.
+        for (rollupKey, rollup, rawKey, raw) in [
+            ("retention.cost_aggregates", retention.costAggregates, "retention.events", retention.events),
+            ("retention.hourly_rollups", retention.hourlyRollups, "retention.analytics_events", retention.analyticsEvents),
+        ] where rollup != .zero && (raw == .zero || rollup < raw) {
+            throw ConfigError(key: rollupKey, "\(rollup.compactDescription) is shorter than \(rawKey) (\(raw == .zero ? "forever" : raw.compactDescription)); keep rollups at least as long as their raw rows")
+        }
+
         let directory = text("migrations.directory")
         guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
 
@@ -88,6 +115,7 @@ extension RollupdConfig {
             migrations: Migrations(directory: directory, applyOnStart: try bool("migrations.apply_on_start")),
             rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
+            retention: retention,
             log: Log(level: level)
         )
     }
@@ -145,6 +173,10 @@ extension RollupdConfig {
         Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) })).sorted()
     }
 
+    private func keepDescription(_ duration: Duration) -> String {
+        duration == .zero ? "0 (forever)" : duration.compactDescription
+    }
+
     /// The effective settings as `check-config` prints them, secrets redacted.
     public var redactedSummary: [(key: String, value: String)] {
         [
@@ -157,6 +189,16 @@ extension RollupdConfig {
             ("rollup.time_zone", rollup.timeZone),
             ("leader.lock_key", String(leader.lockKey)),
             ("leader.standby_poll", leader.standbyPoll.compactDescription),
+            ("retention.interval", retention.interval.compactDescription),
+            ("retention.batch_size", String(retention.batchSize)),
+            ("retention.batch_pause", retention.batchPause.compactDescription),
+            ("retention.lock_timeout", retention.lockTimeout.compactDescription),
+            ("retention.statement_timeout", retention.statementTimeout.compactDescription),
+            ("retention.max_rows_per_run", String(retention.maxRowsPerRun)),
+            ("retention.events", keepDescription(retention.events)),
+            ("retention.analytics_events", keepDescription(retention.analyticsEvents)),
+            ("retention.cost_aggregates", keepDescription(retention.costAggregates)),
+            ("retention.hourly_rollups", keepDescription(retention.hourlyRollups)),
             ("log.level", log.level.rawValue),
         ]
     }

@@ -38,6 +38,46 @@ public struct RollupdConfig: Sendable, Equatable {
         public var standbyPoll: Duration
     }
 
+    /// How long rows are kept. A zero duration keeps that table forever.
+    public struct Retention: Sendable, Equatable {
+        /// `retention.interval`: time between retention runs.
+        public var interval: Duration
+        /// `retention.batch_size`: rows deleted per transaction.
+        public var batchSize: Int
+        /// `retention.batch_pause`: pause between batches, so the product's writes keep flowing.
+        public var batchPause: Duration
+        /// `retention.lock_timeout`: a batch that would wait longer for a lock gives up until the next run.
+        public var lockTimeout: Duration
+        /// `retention.statement_timeout`: the longest one batch may run.
+        public var statementTimeout: Duration
+        /// `retention.max_rows_per_run`: per table; a larger backlog drains over several runs.
+        public var maxRowsPerRun: Int
+        /// `retention.events`, `retention.analytics_events`: raw rows, by their event time.
+        public var events: Duration
+        public var analyticsEvents: Duration
+        /// `retention.cost_aggregates`, `retention.hourly_rollups`: rollups, by bucket start.
+        public var costAggregates: Duration
+        public var hourlyRollups: Duration
+
+        public init(
+            interval: Duration = .seconds(3600), batchSize: Int = 10_000, batchPause: Duration = .milliseconds(100),
+            lockTimeout: Duration = .seconds(1), statementTimeout: Duration = .seconds(30), maxRowsPerRun: Int = 1_000_000,
+            events: Duration = .seconds(30 * 86400), analyticsEvents: Duration = .seconds(30 * 86400),
+            costAggregates: Duration = .seconds(90 * 86400), hourlyRollups: Duration = .seconds(90 * 86400)
+        ) {
+            self.interval = interval
+            self.batchSize = batchSize
+            self.batchPause = batchPause
+            self.lockTimeout = lockTimeout
+            self.statementTimeout = statementTimeout
+            self.maxRowsPerRun = maxRowsPerRun
+            self.events = events
+            self.analyticsEvents = analyticsEvents
+            self.costAggregates = costAggregates
+            self.hourlyRollups = hourlyRollups
+        }
+    }
+
     public struct Log: Sendable, Equatable {
         /// `log.level`: trace, debug, info, notice, warning, error or critical.
         public var level: Logger.Level
@@ -47,6 +87,7 @@ public struct RollupdConfig: Sendable, Equatable {
     public var migrations: Migrations
     public var rollup: Rollup
     public var leader: Leader
+    public var retention: Retention
     public var log: Log
 
     public var connectionSettings: PGConnectionSettings {

@@ -14,9 +14,11 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let config = try await global.loadConfig()
         let logger = global.bootstrapLogging(config)
-        let service = RollupService(config: config, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
+            services: [
+                .init(service: RollupService(config: config, logger: logger)),
+                .init(service: RetentionService(config: config, logger: logger)),
+            ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -82,9 +84,16 @@ struct Rebuild: AsyncParsableCommand {
         guard start < end else { throw ValidationError("--from must be before --to") }
     }
 
+    @Flag(help: "Rebuild even where retention has already deleted raw events (those buckets come back smaller).")
+    var force = false
+
     func run() async throws {
         let config = try await global.loadConfig()
         let logger = global.bootstrapLogging(config)
+        if !all, !force, let from, let start = parseTime(from), let oldest = oldestRebuildableTime(config.retention), start < oldest {
+            printError("rollupd: raw events before \(ISO8601DateFormatter().string(from: oldest)) may already be deleted by retention; rebuilding from \(from) would shrink those buckets. Use a later --from, or --force")
+            throw ExitCode.failure
+        }
         let mode: RollupEngine.Mode = all ? .reset
             : .rebuild(RebuildRange(from: parseTime(from!)!.timeIntervalSince1970, to: parseTime(to!)!.timeIntervalSince1970))
         try await oneShot(config, logger: logger) { session in
@@ -94,6 +103,31 @@ struct Rebuild: AsyncParsableCommand {
                 try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
             }
             for report in reports { log(report, logger: logger) }
+        }
+    }
+}
+
+struct RetentionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "Apply retention once (expired raw rows already rolled up, expired rollups), then exit.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        let logger = global.bootstrapLogging(config)
+        try await oneShot(config, logger: logger) { session in
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+            let reports = try await session.run { try Retention(settings: config.retention).run(on: $0) }
+            for report in reports {
+                var metadata: Logger.Metadata = [
+                    "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
+                    "batches": "\(report.batches)", "backlog": "\(report.backlog)",
+                    "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
+                ]
+                if let error = report.error { metadata["error"] = "\(error)" }
+                logger.info("retention of \(report.table)", metadata: metadata)
+            }
         }
     }
 }
@@ -165,6 +199,13 @@ func log(_ report: PassReport, logger: Logger) {
             "source": "\(report.source.rawValue)", "rows": "\(report.counts.rejectedCount)", "ids": "\(report.counts.newlyRejectedIDs)",
         ])
     }
+}
+
+/// The oldest time whose raw rows retention still keeps, if retention deletes any.
+func oldestRebuildableTime(_ retention: RollupdConfig.Retention) -> Date? {
+    let kept = [retention.events, retention.analyticsEvents].filter { $0 != .zero }
+    guard let shortest = kept.min() else { return nil }
+    return Date().addingTimeInterval(-shortest.seconds)
 }
 
 /// ISO 8601 with or without fractional seconds, or a bare date (UTC midnight).

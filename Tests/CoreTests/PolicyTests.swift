@@ -17,12 +17,12 @@ import Testing
 }
 
 @Suite struct DurationParsingTests {
-    @Test(arguments: [("250ms", 250), ("1.5s", 1500), ("2", 2000), ("0.25", 250), ("5m", 300_000), ("1h", 3_600_000)])
+    @Test(arguments: [("250ms", 250), ("1.5s", 1500), ("2", 2000), ("0.25", 250), ("5m", 300_000), ("1h", 3_600_000), ("30d", 2_592_000_000)])
     func parses(text: String, milliseconds: Int64) {
         #expect(parseDuration(text) == .milliseconds(milliseconds))
     }
 
-    @Test(arguments: ["", "soon", "-1s", "5 minutes", "1d", "nan"])
+    @Test(arguments: ["", "soon", "-1s", "5 minutes", "1w", "nan"])
     func rejects(text: String) {
         #expect(parseDuration(text) == nil)
     }

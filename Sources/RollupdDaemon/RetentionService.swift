@@ -1,0 +1,93 @@
+import Logging
+import Postgres
+import RollupdCore
+import RollupdStore
+import ServiceLifecycle
+import Foundation
+import Synchronization
+
+/// Runs retention on its own schedule (retention.interval), on its own connection, so batches and
+/// their pauses never hold up the rollup passes. One instance does it: the holder of a second
+/// advisory lock, `leader.lock_key + 1`.
+public struct RetentionService: Service {
+    let config: RollupdConfig
+    let logger: Logger
+    let backoff: Backoff
+
+    public init(config: RollupdConfig, logger: Logger, backoff: Backoff = Backoff()) {
+        self.config = config
+        self.logger = logger
+        self.backoff = backoff
+    }
+
+    public static func lockKey(for config: RollupdConfig) -> Int64 { config.leader.lockKey &+ 1 }
+
+    public func run() async throws {
+        let session = DatabaseBootstrap.session(for: config, label: "rollupd.retention")
+        let stopping = StopFlag()
+        let retention = Retention(
+            settings: config.retention,
+            pause: { stopping.sleep($0) },
+            shouldContinue: { !stopping.isSet })
+        var failures = 0
+        var lastError: String?
+        // Let the rollup service migrate and catch up first.
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var wait = config.retention.interval
+            do {
+                let reports: [RetentionReport]? = try await withGracefulShutdownHandler {
+                    try await session.run { [config] connection in
+                        guard try LeaderLock.acquire(key: Self.lockKey(for: config), on: connection) else { return nil }
+                        return try retention.run(on: connection)
+                    }
+                } onGracefulShutdown: {
+                    stopping.set()
+                }
+                for report in reports ?? [] { log(report) }
+                failures = 0
+                lastError = nil
+            } catch {
+                failures += 1
+                wait = min(wait, backoff.delay(afterFailures: failures, jitter: Double.random(in: 0..<1)))
+                let message = "\(error)"
+                if message != lastError {
+                    logger.error("retention failed: \(message)", metadata: ["retry_in": "\(wait.compactDescription)"])
+                }
+                lastError = message
+            }
+            let interval = wait
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+        await session.close()
+    }
+
+    private func log(_ report: RetentionReport) {
+        var metadata: Logger.Metadata = [
+            "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
+            "batches": "\(report.batches)", "backlog": "\(report.backlog)",
+            "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
+        ]
+        if let error = report.error {
+            metadata["error"] = "\(error)"
+            logger.warning("retention of \(report.table) stopped early; the next run goes on", metadata: metadata)
+        } else if report.rowsDeleted + report.partitionsDropped > 0 || report.backlog > 0 {
+            logger.info("retention of \(report.table)", metadata: metadata)
+        }
+    }
+}
+
+/// Set once at shutdown; a retention pause waits on it instead of sleeping blindly.
+final class StopFlag: Sendable {
+    private let state = Mutex(false)
+    var isSet: Bool { state.withLock { $0 } }
+    func set() { state.withLock { $0 = true } }
+
+    /// Sleeps up to `duration`, returning early once set (checked every 50 ms).
+    func sleep(_ duration: Duration) {
+        let deadline = ContinuousClock.now + duration
+        while !isSet, ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: min(0.05, (deadline - ContinuousClock.now).seconds))
+        }
+    }
+}
