@@ -8,13 +8,20 @@ import Postgres
 /// `ROLLUPD_` + the key in upper case with dots as underscores (`rollup.poll_interval` ->
 /// `ROLLUPD_ROLLUP_POLL_INTERVAL`). config/rollupd.yaml documents each one.
 public struct RollupdConfig: Sendable, Equatable {
-    public struct Database: Sendable, Equatable {
+    public struct Database: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
         /// `database.url`: libpq connection string or URI; empty means libpq's environment. Secret.
         public var conninfo: String
         /// `database.connect_timeout`: used when the conninfo and PGCONNECT_TIMEOUT say nothing.
         public var connectTimeout: Duration
         /// `database.statement_timeout`: the longest any single statement of rollupd may run.
         public var statementTimeout: Duration
+
+        /// Whatever prints a configuration (a library's debug log included) sees no password.
+        public var description: String {
+            "Database(conninfo: \(PGConnectionSettings(conninfo: conninfo).redacted), connectTimeout: \(connectTimeout), statementTimeout: \(statementTimeout))"
+        }
+
+        public var debugDescription: String { description }
     }
 
     public struct Migrations: Sendable, Equatable {

@@ -9,10 +9,13 @@ import Synchronization
 /// Runs retention on its own schedule (retention.interval), on its own connection, so batches and
 /// their pauses never hold up the rollup passes. One instance does it: the holder of a second
 /// advisory lock, `leader.lock_key + 1`.
-public struct RetentionService: Service {
+public struct RetentionService: Service, CustomStringConvertible {
     let config: RollupdConfig
     let logger: Logger
     let backoff: Backoff
+
+    /// ServiceGroup logs services by their description; the default one would print the config.
+    public var description: String { "RetentionService" }
 
     public init(config: RollupdConfig, logger: Logger, backoff: Backoff = Backoff()) {
         self.config = config

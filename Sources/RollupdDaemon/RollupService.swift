@@ -14,12 +14,15 @@ import Systemd
 ///               ▲  │                                    │
 ///               └──┴──────── database error (backoff) ◄─┘
 /// ```
-public struct RollupService: Service {
+public struct RollupService: Service, CustomStringConvertible {
     let config: RollupdConfig
     let logger: Logger
     let notifier: SystemdNotifier
     let backoff: Backoff
     let jitter: @Sendable () -> Double
+
+    /// ServiceGroup logs services by their description; the default one would print the config.
+    public var description: String { "RollupService" }
 
     public init(
         config: RollupdConfig, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),

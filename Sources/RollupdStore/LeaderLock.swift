@@ -21,6 +21,7 @@ public enum LeaderLock {
             SELECT l.pid, coalesce(a.application_name, '')
             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND ((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint
             """, [key], context: "leader lookup").rows
         guard let row = rows.first else { return nil }

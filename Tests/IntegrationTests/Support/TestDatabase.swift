@@ -48,7 +48,9 @@ struct TestDatabase: Sendable {
 
     static func create(migrated: Bool = true) async throws -> TestDatabase {
         let name = "rollupd_t_\(UInt32.random(in: 0...UInt32.max))_\(ProcessInfo.processInfo.processIdentifier)"
-        let template = migrated ? try await Template.shared.name() : "template0"
+        // Always first: building the template also clears databases that earlier runs left.
+        let migratedTemplate = try await Template.shared.name()
+        let template = migrated ? migratedTemplate : "template0"
         try await onOwnThread { try admin { try $0.query("CREATE DATABASE \(name) TEMPLATE \(template)") } }
         return TestDatabase(name: name, conninfo: try conninfo(database: name))
     }
@@ -91,10 +93,17 @@ actor Template {
         return try await task.value
     }
 
+    /// One test run per cluster at a time: the run starts by clearing what earlier (perhaps
+    /// killed) runs left behind.
     private static func build() throws -> String {
-        let name = "rollupd_template_\(ProcessInfo.processInfo.processIdentifier)"
+        let name = "rollupd_template"
         try TestDatabase.admin { admin in
-            try admin.query("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            let leftovers = try admin.query("""
+                SELECT datname FROM pg_database WHERE datname LIKE 'rollupd\\_t\\_%' OR datname LIKE 'rollupd\\_template%'
+                """).rows.map { try $0.string(0) }
+            for database in leftovers {
+                try admin.query("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+            }
             try admin.query("CREATE DATABASE \(name) TEMPLATE template0")
         }
         do {
