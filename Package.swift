@@ -66,6 +66,7 @@ let package = Package(
                 "RollupdCore", "RollupdStore", "Systemd", "Postgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -83,7 +84,11 @@ let package = Package(
         ),
 
         // Tier 1: pure unit tests, no I/O.
-        .testTarget(name: "CoreTests", dependencies: ["RollupdCore", "Systemd", "Postgres"], swiftSettings: strict),
+        .testTarget(
+            name: "CoreTests",
+            dependencies: ["RollupdCore", "Systemd", "Postgres", .product(name: "Configuration", package: "swift-configuration")],
+            swiftSettings: strict
+        ),
         // Tiers 2 and 3: services and the engine against the real PostgreSQL the test command starts.
         .testTarget(
             name: "IntegrationTests",

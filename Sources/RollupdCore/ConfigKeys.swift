@@ -29,6 +29,7 @@ public enum ConfigKeys {
         Key(name: "retention.cost_aggregates", defaultValue: "90d", isSecret: false),
         Key(name: "retention.hourly_rollups", defaultValue: "90d", isSecret: false),
         Key(name: "log.level", defaultValue: "info", isSecret: false),
+        Key(name: "log.format", defaultValue: "auto", isSecret: false),
     ]
 
     public static let names: Set<String> = Set(all.map(\.name))

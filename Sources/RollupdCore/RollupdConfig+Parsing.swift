@@ -103,6 +103,11 @@ extension RollupdConfig {
             throw ConfigError(key: rollupKey, "\(rollup.compactDescription) is shorter than \(rawKey) (\(raw == .zero ? "forever" : raw.compactDescription)); keep rollups at least as long as their raw rows")
         }
 
+        let formatText = text("log.format").lowercased()
+        guard let format = Log.Format(rawValue: formatText) else {
+            throw ConfigError(key: "log.format", "'\(formatText)' is not one of auto, journal, text")
+        }
+
         let directory = text("migrations.directory")
         guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
 
@@ -116,7 +121,7 @@ extension RollupdConfig {
             rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
             retention: retention,
-            log: Log(level: level)
+            log: Log(level: level, format: format)
         )
     }
 
@@ -200,6 +205,7 @@ extension RollupdConfig {
             ("retention.cost_aggregates", keepDescription(retention.costAggregates)),
             ("retention.hourly_rollups", keepDescription(retention.hourlyRollups)),
             ("log.level", log.level.rawValue),
+            ("log.format", log.format.rawValue),
         ]
     }
 }

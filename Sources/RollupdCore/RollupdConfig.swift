@@ -88,6 +88,13 @@ public struct RollupdConfig: Sendable, Equatable {
     public struct Log: Sendable, Equatable {
         /// `log.level`: trace, debug, info, notice, warning, error or critical.
         public var level: Logger.Level
+        /// `log.format`: `journal` (native entries with fields), `text` (`<N>` lines on stderr), or
+        /// `auto`: journal when stderr is connected to journald, text otherwise.
+        public var format: Format
+
+        public enum Format: String, Sendable, Equatable, CaseIterable {
+            case auto, journal, text
+        }
     }
 
     public var database: Database

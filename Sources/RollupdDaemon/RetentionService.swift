@@ -10,15 +10,15 @@ import Synchronization
 /// their pauses never hold up the rollup passes. One instance does it: the holder of a second
 /// advisory lock, `leader.lock_key + 1`.
 public struct RetentionService: Service, CustomStringConvertible {
-    let config: RollupdConfig
+    let live: LiveConfig
     let logger: Logger
     let backoff: Backoff
 
     /// ServiceGroup logs services by their description; the default one would print the config.
     public var description: String { "RetentionService" }
 
-    public init(config: RollupdConfig, logger: Logger, backoff: Backoff = Backoff()) {
-        self.config = config
+    public init(live: LiveConfig, logger: Logger, backoff: Backoff = Backoff()) {
+        self.live = live
         self.logger = logger
         self.backoff = backoff
     }
@@ -26,18 +26,17 @@ public struct RetentionService: Service, CustomStringConvertible {
     public static func lockKey(for config: RollupdConfig) -> Int64 { config.leader.lockKey &+ 1 }
 
     public func run() async throws {
+        let config = live.current
         let session = DatabaseBootstrap.session(for: config, label: "rollupd.retention")
         let stopping = StopFlag()
-        let retention = Retention(
-            settings: config.retention,
-            pause: { stopping.sleep($0) },
-            shouldContinue: { !stopping.isSet })
         var failures = 0
         var lastError: String?
         // Let the rollup service migrate and catch up first.
         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var wait = config.retention.interval
+            let settings = live.current.retention  // reloadable
+            var wait = settings.interval
+            let retention = Retention(settings: settings, pause: { stopping.sleep($0) }, shouldContinue: { !stopping.isSet })
             do {
                 let reports: [RetentionReport]? = try await withGracefulShutdownHandler {
                     try await session.run { [config] connection in

@@ -15,7 +15,7 @@ import Systemd
 ///               └──┴──────── database error (backoff) ◄─┘
 /// ```
 public struct RollupService: Service, CustomStringConvertible {
-    let config: RollupdConfig
+    let live: LiveConfig
     let logger: Logger
     let notifier: SystemdNotifier
     let backoff: Backoff
@@ -25,10 +25,10 @@ public struct RollupService: Service, CustomStringConvertible {
     public var description: String { "RollupService" }
 
     public init(
-        config: RollupdConfig, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),
+        live: LiveConfig, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),
         backoff: Backoff = Backoff(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
-        self.config = config
+        self.live = live
         self.logger = logger
         self.notifier = notifier
         self.backoff = backoff
@@ -36,6 +36,8 @@ public struct RollupService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
+        // Connection, schema, zone and lock key are fixed for the process (ReloadPolicy).
+        let config = live.current
         let session = DatabaseBootstrap.session(for: config)
         let engine = RollupEngine(timeZone: config.rollup.timeZone)
         var prepared = false
@@ -62,12 +64,12 @@ public struct RollupService: Service, CustomStringConvertible {
                         try RollupSource.allCases.map { try engine.pass($0, on: connection) }
                     }
                     report(reports)
-                    wait = config.rollup.pollInterval
+                    wait = live.current.rollup.pollInterval
                 } else {
                     if role != "standby" { logger.notice("standby: another instance holds the leader lock") }
                     role = "standby"
                     notifier.status("standby: another instance is the leader")
-                    wait = config.leader.standbyPoll
+                    wait = live.current.leader.standbyPoll
                 }
                 notifier.notify([("READY", "1"), ("WATCHDOG", "1")])
             } catch let error as RollupError {
@@ -90,7 +92,8 @@ public struct RollupService: Service, CustomStringConvertible {
                 // The loop is alive and deciding; only a hung pass should starve the watchdog.
                 notifier.watchdog()
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+            let interval = wait
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
         notifier.stopping(status: "stopping")
         await session.close()

@@ -5,15 +5,19 @@ import Logging
 /// journald turns into the entry's priority (SyslogLevelPrefix=, on by default). Metadata follows
 /// the message as `key=value` pairs, sorted so lines are stable to grep.
 public struct PriorityPrefixLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    public var logLevel: Logger.Level {
+        get { levelOverride?.level ?? configuredLevel }
+        set { configuredLevel = newValue }
+    }
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
-    private let label: String
+    private var configuredLevel: Logger.Level
+    private let levelOverride: SharedLogLevel?
     private let write: @Sendable (String) -> Void
 
-    public init(label: String, level: Logger.Level, write: @escaping @Sendable (String) -> Void = Self.writeToStderr) {
-        self.label = label
-        self.logLevel = level
+    public init(level: Logger.Level, shared: SharedLogLevel? = nil, write: @escaping @Sendable (String) -> Void = Self.writeToStderr) {
+        self.configuredLevel = level
+        self.levelOverride = shared
         self.write = write
     }
 

@@ -6,6 +6,7 @@ import RollupdCore
 import RollupdDaemon
 import RollupdStore
 import ServiceLifecycle
+import Systemd
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (systemd runs this).")
@@ -13,11 +14,14 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await global.loadConfig()
-        let logger = global.bootstrapLogging(config)
+        let live = LiveConfig(config, logLevel: SharedLogLevel(config.log.level))
+        let logger = global.bootstrapLogging(config, level: live.logLevel)
+        let path = global.config
         let group = ServiceGroup(configuration: .init(
             services: [
-                .init(service: RollupService(config: config, logger: logger)),
-                .init(service: RetentionService(config: config, logger: logger)),
+                .init(service: RollupService(live: live, logger: logger)),
+                .init(service: RetentionService(live: live, logger: logger)),
+                .init(service: ReloadService(live: live, logger: logger) { try await RollupdConfig.load(path: path) }),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

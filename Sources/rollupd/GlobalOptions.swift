@@ -23,10 +23,15 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Sets up logging once for the process: priority-prefixed lines on stderr.
-    func bootstrapLogging(_ config: RollupdConfig) -> Logger {
-        LoggingSystem.bootstrap { label in
-            PriorityPrefixLogHandler(label: label, level: config.log.level)
+    /// Sets up logging once for the process: native journal entries under journald, `<N>`-prefixed
+    /// lines on stderr otherwise. The returned level can be changed later (SIGHUP reload).
+    @discardableResult
+    func bootstrapLogging(_ config: RollupdConfig, level: SharedLogLevel? = nil) -> Logger {
+        let shared = level ?? SharedLogLevel(config.log.level)
+        let journal = config.log.format == .journal || (config.log.format == .auto && JournalLogHandler.stderrIsJournal)
+        LoggingSystem.bootstrap { _ in
+            journal ? JournalLogHandler(level: config.log.level, shared: shared) as any LogHandler
+                : PriorityPrefixLogHandler(level: config.log.level, shared: shared)
         }
         return Logger(label: "rollupd")
     }

@@ -1,3 +1,4 @@
+import Configuration
 import Logging
 import Postgres
 import RollupdCore
@@ -84,5 +85,36 @@ import Testing
         #expect(line == "<3>pass failed note=\"two words\" source=events sqlstate=40001")
         #expect(PriorityPrefixLogHandler.priority(.info) == 6)
         #expect(PriorityPrefixLogHandler.priority(.debug) == 7)
+    }
+}
+
+@Suite struct ReloadPolicyTests {
+    func config(_ values: [String: String]) throws -> RollupdConfig {
+        var table: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in values {
+            table[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(.string(value), isSecret: false)
+        }
+        return try RollupdConfig.parse(ConfigReader(provider: InMemoryProvider(values: table)))
+    }
+
+    @Test func intervalsRetentionAndLogLevelReload() throws {
+        let old = try config([:])
+        let new = try config(["rollup.poll_interval": "5s", "retention.events": "7d", "retention.cost_aggregates": "30d", "log.level": "debug", "leader.standby_poll": "1s"])
+        #expect(ReloadPolicy.keysNeedingRestart(from: old, to: new) == [])
+    }
+
+    @Test func connectionZoneLockAndLogFormatNeedARestart() throws {
+        let old = try config([:])
+        let new = try config(["database.url": "host=elsewhere", "rollup.time_zone": "Asia/Kolkata", "leader.lock_key": "1", "log.format": "text", "migrations.directory": "/x"])
+        #expect(ReloadPolicy.keysNeedingRestart(from: old, to: new) == ["database.*", "migrations.*", "rollup.time_zone", "leader.lock_key", "log.format"])
+    }
+}
+
+@Suite struct JournalFieldTests {
+    @Test func metadataBecomesUpperCaseFieldsAndSqlstateKeepsItsName() {
+        let fields = JournalLogHandler.fields(message: "pass failed", priority: 3, identifier: "rollupd",
+                                              metadata: ["source": "events", "sqlstate": "40001", "took-ms": "12"])
+        #expect(fields == ["MESSAGE=pass failed", "PRIORITY=3", "SYSLOG_IDENTIFIER=rollupd",
+                           "ROLLUPD_SOURCE=events", "SQLSTATE=40001", "ROLLUPD_TOOK_MS=12"])
     }
 }

@@ -1,0 +1,14 @@
+/// Which changes a reload may apply. Pure, so the rule is tested without signals.
+public enum ReloadPolicy {
+    /// Keys whose new value needs a restart: the connection, the schema, the leader lock, the
+    /// zone the day buckets are built in, and how logging is wired.
+    public static func keysNeedingRestart(from old: RollupdConfig, to new: RollupdConfig) -> [String] {
+        var keys: [String] = []
+        if old.database != new.database { keys.append("database.*") }
+        if old.migrations != new.migrations { keys.append("migrations.*") }
+        if old.rollup.timeZone != new.rollup.timeZone { keys.append("rollup.time_zone") }
+        if old.leader.lockKey != new.leader.lockKey { keys.append("leader.lock_key") }
+        if old.log.format != new.log.format { keys.append("log.format") }
+        return keys
+    }
+}
