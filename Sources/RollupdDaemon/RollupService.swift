@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Postgres
 import RollupdCore
@@ -118,6 +119,7 @@ public struct RollupService: Service, CustomStringConvertible {
             ])
         }
         let total = reports.reduce(Duration.zero) { $0 + $1.duration }
-        notifier.status("leader; last pass took \(Int((total.seconds * 1000).rounded())) ms (\(summary.joined(separator: ", ")))")
+        let clock = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
+        notifier.status("leader; last pass \(clock) took \(Int((total.seconds * 1000).rounded())) ms (\(summary.joined(separator: ", ")))")
     }
 }
