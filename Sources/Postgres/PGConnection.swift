@@ -125,8 +125,11 @@ public final class PGConnection {
         return Int(String(cString: text)) ?? 0
     }
 
+    /// libpq's message on one line: its hints come after newlines and tabs, which would split a
+    /// log line in two.
     private static func trimmed(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "unknown libpq error" }
         return String(cString: pointer).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacing(/\s*[\n\t]+\s*/, with: " ")
     }
 }

@@ -39,7 +39,7 @@ extension RollupdConfig {
         func duration(_ key: String, minimum: Duration = .zero) throws(ConfigError) -> Duration {
             let raw = text(key)
             guard let value = parseDuration(raw) else {
-                throw ConfigError(key: key, "'\(raw)' is not a duration (examples: 250ms, 5s, 2m, 1h)")
+                throw ConfigError(key: key, "'\(raw)' is not a duration (examples: 250ms, 5s, 2m, 1h, 30d, or 2 for seconds)")
             }
             guard value >= minimum else {
                 throw ConfigError(key: key, "\(raw) is below the minimum of \(minimum.compactDescription)")

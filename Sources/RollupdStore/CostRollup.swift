@@ -64,35 +64,9 @@ struct CostRollup: SourceRollup {
             FROM contributions
             GROUP BY 1, 2, 3, 4, 5, 6
         ), hour_up AS (
-            INSERT INTO cost_aggregates AS ca (project_id, feature, model, period, period_start,
-                total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
-            SELECT project_id, feature, model, 'hour', hour, sum(cost), sum(tokens), sum(calls), sum(latency),
-                   coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
-            FROM fine WHERE valid
-            GROUP BY project_id, feature, model, hour
-            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
-                total_cost = ca.total_cost + excluded.total_cost,
-                total_tokens = ca.total_tokens + excluded.total_tokens,
-                call_count = ca.call_count + excluded.call_count,
-                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
-                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
-                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
-            RETURNING id, call_count
+        \(upsert(period: "hour", bucket: "hour"))
         ), day_up AS (
-            INSERT INTO cost_aggregates AS ca (project_id, feature, model, period, period_start,
-                total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
-            SELECT project_id, feature, model, 'day', day, sum(cost), sum(tokens), sum(calls), sum(latency),
-                   coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
-            FROM fine WHERE valid
-            GROUP BY project_id, feature, model, day
-            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
-                total_cost = ca.total_cost + excluded.total_cost,
-                total_tokens = ca.total_tokens + excluded.total_tokens,
-                call_count = ca.call_count + excluded.call_count,
-                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
-                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
-                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
-            RETURNING id, call_count
+        \(upsert(period: "day", bucket: "day"))
         ), rejected AS (
             INSERT INTO rollupd.rejected_rows (source, row_id, reason)
             SELECT 'events', unnest(row_ids), 'negative or missing tokens, latency, cost or key'
@@ -107,6 +81,26 @@ struct CostRollup: SourceRollup {
                (SELECT count(*) FROM rejected),
                (SELECT string_agg(row_id, ', ') FROM (SELECT row_id FROM rejected LIMIT 100) AS shown)
         """
+
+    /// Adds `fine`'s deltas to one period's buckets; avg_latency is recomputed from the sums.
+    static func upsert(period: String, bucket: String) -> String {
+        """
+            INSERT INTO cost_aggregates AS ca (project_id, feature, model, period, period_start,
+                total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+            SELECT project_id, feature, model, '\(period)', \(bucket), sum(cost), sum(tokens), sum(calls), sum(latency),
+                   coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
+            FROM fine WHERE valid
+            GROUP BY project_id, feature, model, \(bucket)
+            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
+                total_cost = ca.total_cost + excluded.total_cost,
+                total_tokens = ca.total_tokens + excluded.total_tokens,
+                call_count = ca.call_count + excluded.call_count,
+                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
+                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
+                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+            RETURNING id, call_count
+        """
+    }
 
     /// Every hour and local day overlapping [from, to): $1 from, $2 to (epoch seconds), $3 time zone.
     static let boundsSQL = """

@@ -18,11 +18,29 @@ public struct StatusReport: Sendable, Codable {
         public var lagSeconds: Double
     }
 
+    /// The last retention run per table (rollupd.retention_runs).
+    public struct RetentionRun: Sendable, Codable {
+        public var table: String
+        public var lastRunAt: String
+        public var rowsDeleted: Int64
+        public var partitionsDropped: Int64
+        public var durationMs: Double
+        /// Expired rows left for later runs (not yet rolled up, locked, or over the per-run cap).
+        public var backlog: Int64
+        public var lastError: String?
+    }
+
     public var leaderPID: Int?
     public var leaderApplication: String?
     public var schemaVersion: Int?
     public var rejectedRows: Int64
     public var sources: [Source]
+    public var retention: [RetentionRun]
+
+    /// Timestamps in ISO 8601, UTC, for people and for `--json` consumers alike.
+    static func iso(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
 
     static let pendingCap = 1_000_000
 
@@ -37,7 +55,7 @@ public struct StatusReport: Sendable, Codable {
             let (table, changes) = source == .events ? ("events", "rollupd.event_changes") : ("analytics_events", "rollupd.analytics_changes")
             // Table names are rollupd's own constants here, never configuration.
             let row = try connection.query("""
-                SELECT s.initialized, s.watermark::text, s.last_pass_started_at::text, s.last_pass_duration_ms,
+                SELECT s.initialized, s.watermark::text, \(iso("s.last_pass_started_at")), s.last_pass_duration_ms,
                        s.last_pass_added, s.last_pass_removed, s.total_passes,
                        (SELECT count(*) FROM (SELECT 1 FROM \(table) t
                            WHERE t.rollupd_xid >= s.watermark OR (NOT s.initialized AND t.rollupd_xid IS NULL)
@@ -55,7 +73,16 @@ public struct StatusReport: Sendable, Codable {
                 pendingRows: pendingRows, pendingChanges: pendingChanges,
                 lagSeconds: pendingRows + pendingChanges > 0 ? try row.double(9) : 0))
         }
+        let retention = try connection.query("""
+            SELECT table_name, \(iso("last_run_at")), rows_deleted, partitions_dropped, duration_ms, backlog, last_error
+            FROM rollupd.retention_runs ORDER BY table_name
+            """, context: "retention runs").rows.map { row in
+                RetentionRun(table: try row.string(0), lastRunAt: try row.string(1), rowsDeleted: try row.int64(2),
+                             partitionsDropped: try row.int64(3), durationMs: try row.double(4), backlog: try row.int64(5),
+                             lastError: row[6])
+            }
         return StatusReport(leaderPID: holder?.pid, leaderApplication: holder?.application,
-                            schemaVersion: version.map(Int.init), rejectedRows: rejected, sources: sources)
+                            schemaVersion: version.map(Int.init), rejectedRows: rejected, sources: sources,
+                            retention: retention)
     }
 }

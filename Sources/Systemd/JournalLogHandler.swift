@@ -30,9 +30,7 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let merged = mergedMetadata(event)
         let fields = Self.fields(
             message: "\(event.message)", priority: PriorityPrefixLogHandler.priority(event.level),
             identifier: identifier, metadata: merged)

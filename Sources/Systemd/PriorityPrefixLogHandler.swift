@@ -27,9 +27,7 @@ public struct PriorityPrefixLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        let merged = mergedMetadata(event)
         write(Self.format(level: event.level, message: "\(event.message)", metadata: merged))
     }
 
@@ -61,5 +59,15 @@ public struct PriorityPrefixLogHandler: LogHandler {
 
     public static let writeToStderr: @Sendable (String) -> Void = { line in
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+extension LogHandler {
+    /// The handler's metadata, then the provider's, then the call's, later ones winning.
+    func mergedMetadata(_ event: LogEvent) -> Logger.Metadata {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        return merged
     }
 }

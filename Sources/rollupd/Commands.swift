@@ -39,15 +39,8 @@ struct Once: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let config = try await global.loadConfig()
-        let logger = global.bootstrapLogging(config)
-        try await oneShot(config, logger: logger) { session in
-            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
-            let engine = RollupEngine(timeZone: config.rollup.timeZone)
-            let reports = try await session.run { connection in
-                try RollupSource.allCases.map { try engine.catchUp($0, on: connection) }
-            }
-            for report in reports { log(report, logger: logger) }
+        try await global.oneShot { config, logger, session in
+            try await catchUpEverySource(config, mode: .incremental, session: session, logger: logger)
         }
     }
 }
@@ -57,9 +50,7 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let config = try await global.loadConfig()
-        let logger = global.bootstrapLogging(config)
-        try await oneShot(config, logger: logger) { session in
+        try await global.oneShot { config, logger, session in
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, force: true)
             logger.info("schema is current")
         }
@@ -100,13 +91,8 @@ struct Rebuild: AsyncParsableCommand {
         }
         let mode: RollupEngine.Mode = all ? .reset
             : .rebuild(RebuildRange(from: parseTime(from!)!.timeIntervalSince1970, to: parseTime(to!)!.timeIntervalSince1970))
-        try await oneShot(config, logger: logger) { session in
-            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
-            let engine = RollupEngine(timeZone: config.rollup.timeZone)
-            let reports = try await session.run { connection in
-                try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
-            }
-            for report in reports { log(report, logger: logger) }
+        try await global.oneShot(config: config, logger: logger) { config, logger, session in
+            try await catchUpEverySource(config, mode: mode, session: session, logger: logger)
         }
     }
 }
@@ -118,9 +104,7 @@ struct RetentionCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        let config = try await global.loadConfig()
-        let logger = global.bootstrapLogging(config)
-        try await oneShot(config, logger: logger) { session in
+        try await global.oneShot { config, logger, session in
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
             let reports = try await session.run { try Retention(settings: config.retention).run(on: $0) }
             for report in reports {
@@ -157,9 +141,7 @@ struct Status: AsyncParsableCommand {
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func run() async throws {
-        let config = try await global.loadConfig()
-        let logger = global.bootstrapLogging(config)
-        try await oneShot(config, logger: logger) { session in
+        try await global.oneShot { config, logger, session in
             let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, on: $0) }
             if json {
                 let encoder = JSONEncoder()
@@ -172,22 +154,39 @@ struct Status: AsyncParsableCommand {
     }
 }
 
-/// Runs a one-shot command's database work; errors are printed once and exit non-zero
-/// (78 for configuration mismatches such as a changed time zone).
-func oneShot(_ config: RollupdConfig, logger: Logger, _ body: (DatabaseSession) async throws -> Void) async throws {
-    let session = DatabaseBootstrap.session(for: config, label: "rollupd.cli")
-    defer { Task { await session.close() } }
-    do {
-        try await body(session)
-    } catch let error as RollupError {
-        logger.critical("\(error)")
-        throw ExitStatus.config
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        logger.error("\(error)")
-        throw ExitCode.failure
+extension GlobalOptions {
+    /// A one-shot command: configuration, logging, one session. Errors are printed once and exit
+    /// non-zero (78 for configuration mismatches such as a changed time zone).
+    func oneShot(
+        config preloaded: RollupdConfig? = nil, logger prepared: Logger? = nil,
+        _ body: (RollupdConfig, Logger, DatabaseSession) async throws -> Void
+    ) async throws {
+        let config = if let preloaded { preloaded } else { try await loadConfig() }
+        let logger = prepared ?? bootstrapLogging(config)
+        let session = DatabaseBootstrap.session(for: config, label: "rollupd.cli")
+        defer { Task { await session.close() } }
+        do {
+            try await body(config, logger, session)
+        } catch let error as RollupError {
+            logger.critical("\(error)")
+            throw ExitStatus.config
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            logger.error("\(error)")
+            throw ExitCode.failure
+        }
     }
+}
+
+/// `once` and `rebuild`: migrate if configured, then catch every source up (and rebuild, by mode).
+func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, session: DatabaseSession, logger: Logger) async throws {
+    try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+    let engine = RollupEngine(timeZone: config.rollup.timeZone)
+    let reports = try await session.run { connection in
+        try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
+    }
+    for report in reports { log(report, logger: logger) }
 }
 
 func log(_ report: PassReport, logger: Logger) {

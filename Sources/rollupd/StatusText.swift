@@ -22,6 +22,19 @@ enum StatusText {
             lines.append("  pending:       \(source.pendingRows) new rows, \(source.pendingChanges) changes")
             lines.append("  lag:           \(String(format: "%.1f", source.lagSeconds)) s")
         }
+        lines.append("")
+        if report.retention.isEmpty {
+            lines.append("retention: not run yet")
+        } else {
+            lines.append("retention (last run per table):")
+            for run in report.retention {
+                var line = "  \(run.table): \(run.lastRunAt), \(run.rowsDeleted) rows"
+                if run.partitionsDropped > 0 { line += ", \(run.partitionsDropped) partitions" }
+                line += ", \(String(format: "%.0f", run.durationMs)) ms, backlog \(run.backlog)"
+                if let error = run.lastError { line += ", stopped early: \(error)" }
+                lines.append(line)
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -4,13 +4,7 @@ import RollupdCore
 import Testing
 
 @Suite struct ConfigTests {
-    func parse(_ values: [String: String]) throws(ConfigError) -> RollupdConfig {
-        var table: [AbsoluteConfigKey: ConfigValue] = [:]
-        for (key, value) in values {
-            table[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(.string(value), isSecret: false)
-        }
-        return try RollupdConfig.parse(ConfigReader(provider: InMemoryProvider(values: table)))
-    }
+    func parse(_ values: [String: String]) throws(ConfigError) -> RollupdConfig { try parseConfig(values) }
 
     @Test func defaultsAreTheDocumentedOnes() throws {
         let config = try parse([:])

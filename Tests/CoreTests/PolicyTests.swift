@@ -89,13 +89,7 @@ import Testing
 }
 
 @Suite struct ReloadPolicyTests {
-    func config(_ values: [String: String]) throws -> RollupdConfig {
-        var table: [AbsoluteConfigKey: ConfigValue] = [:]
-        for (key, value) in values {
-            table[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = .init(.string(value), isSecret: false)
-        }
-        return try RollupdConfig.parse(ConfigReader(provider: InMemoryProvider(values: table)))
-    }
+    func config(_ values: [String: String]) throws -> RollupdConfig { try parseConfig(values) }
 
     @Test func intervalsRetentionAndLogLevelReload() throws {
         let old = try config([:])

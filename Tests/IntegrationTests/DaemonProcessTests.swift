@@ -44,7 +44,7 @@ import Darwin
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, writer) in writers.enumerated() {
-                    group.addTask { try await Self.write(with: writer, seed: seed &+ UInt64(index) &+ 1, until: stop) }
+                    group.addTask { try await Workload.writeTransactions(with: writer, seed: seed &+ UInt64(index) &+ 1) { !stop.isSet } }
                 }
                 defer { stop.set() }
                 while killedBy.count < minimumCycles || (passes < minimumPasses && ContinuousClock.now - started < timeBudget) {
@@ -84,36 +84,6 @@ import Darwin
             }
             #expect(events > 1000, "the writers should have written a real amount of data, not \(events) events")
             #expect(differences == [], "\(summary)")
-        }
-    }
-
-    /// One writer: transactions of random inserts, updates and deletes, held open for a while so
-    /// that commits land out of transaction-id order, one in ten rolled back.
-    private static func write(with writer: DatabaseSession, seed: UInt64, until stop: StopFlag) async throws {
-        var random = SeededRandom(seed: seed)
-        while !stop.isSet {
-            let hold = Int.random(in: 0...120, using: &random)
-            let abort = Int.random(in: 0..<10, using: &random) == 0
-            let batch = random.next()
-            let open = try await writer.run { connection -> Bool in
-                var local = SeededRandom(seed: batch)
-                try connection.query("BEGIN")
-                do {
-                    try Workload.insertEvents(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
-                    try Workload.insertAnalytics(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
-                    if Int.random(in: 0..<3, using: &local) == 0 { try Workload.verifySome(3, random: &local, on: connection) }
-                    if Int.random(in: 0..<5, using: &local) == 0 { try Workload.deleteSome(2, random: &local, on: connection) }
-                    if Int.random(in: 0..<8, using: &local) == 0 { try Workload.reshuffleAnalytics(2, random: &local, on: connection) }
-                    return true
-                } catch let error as PGError where error.isSerializationConflict {
-                    // Two writers updating the same rows in different orders: a deadlock, not a bug.
-                    try connection.query("ROLLBACK")
-                    return false
-                }
-            }
-            guard open else { continue }
-            try await Task.sleep(for: .milliseconds(hold))
-            _ = try await writer.run { try $0.query(abort ? "ROLLBACK" : "COMMIT") }
         }
     }
 

@@ -63,36 +63,12 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, writer) in writers.enumerated() {
                     group.addTask {
-                        var random = SeededRandom(seed: UInt64(100 + index))
-                        while ContinuousClock.now < deadline {
-                            let hold = Int.random(in: 0...120, using: &random)
-                            let abort = Int.random(in: 0..<10, using: &random) == 0
-                            let seed = random.next()
-                            let began = try await writer.run { connection -> Bool in
-                                var local = SeededRandom(seed: seed)
-                                try connection.query("BEGIN")
-                                do {
-                                    try Workload.insertEvents(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
-                                    try Workload.insertAnalytics(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
-                                    if Int.random(in: 0..<3, using: &local) == 0 { try Workload.verifySome(3, random: &local, on: connection) }
-                                    if Int.random(in: 0..<5, using: &local) == 0 { try Workload.deleteSome(2, random: &local, on: connection) }
-                                    return true
-                                } catch let error as PGError where error.isSerializationConflict {
-                                    // Writers touch random rows in random order: deadlocks are theirs to retry.
-                                    try connection.query("ROLLBACK")
-                                    return false
-                                }
-                            }
-                            guard began else { continue }
-                            // Hold the transaction open so commits interleave out of id order.
-                            try await Task.sleep(for: .milliseconds(hold))
-                            try await writer.run { try $0.query(abort ? "ROLLBACK" : "COMMIT") }
-                        }
+                        try await Workload.writeTransactions(with: writer, seed: UInt64(100 + index)) { ContinuousClock.now < deadline }
                     }
                 }
                 group.addTask {
                     while ContinuousClock.now < deadline {
-                        try await roller.run { connection in
+                        _ = try await roller.run { connection in
                             for source in RollupSource.allCases { _ = try engine.pass(source, on: connection) }
                         }
                         try await Task.sleep(for: .milliseconds(30))

@@ -170,7 +170,7 @@ import Testing
             async let retained = setup.run { try retention.run(on: $0) }
             var inserted = 0
             for _ in 0..<60 {
-                try await writer.run { connection in
+                _ = try await writer.run { connection in
                     try connection.query("""
                         INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens,
                                             latency_ms, estimated_cost_usd)

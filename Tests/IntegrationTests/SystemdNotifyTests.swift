@@ -53,7 +53,7 @@ import Testing
             let ready = try await onOwnThread { socket.waitFor("READY=1", timeout: .seconds(20)) }
             #expect(ready != nil, "no READY=1; stderr: \(daemon.stderrText)")
             let status = try await onOwnThread { socket.waitFor("STATUS=leader", timeout: .seconds(10)) }
-            #expect(status?.contains("last pass took") == true, "STATUS: \(status ?? "none")")
+            #expect(status?.contains("last pass") == true && status?.contains(" ms (events +") == true, "STATUS: \(status ?? "none")")
 
             kill(daemon.pid, SIGHUP)
             let reloading = try await onOwnThread { socket.waitFor("RELOADING=1", timeout: .seconds(10)) }

@@ -51,7 +51,7 @@ struct TestDatabase: Sendable {
         // Always first: building the template also clears databases that earlier runs left.
         let migratedTemplate = try await Template.shared.name()
         let template = migrated ? migratedTemplate : "template0"
-        try await onOwnThread { try admin { try $0.query("CREATE DATABASE \(name) TEMPLATE \(template)") } }
+        _ = try await onOwnThread { try admin { try $0.query("CREATE DATABASE \(name) TEMPLATE \(template)") } }
         return TestDatabase(name: name, conninfo: try conninfo(database: name))
     }
 

@@ -76,4 +76,34 @@ enum Workload {
             WHERE id IN (SELECT id FROM analytics_events ORDER BY md5(id || $2) LIMIT $1)
             """, [count, String(random.next())])
     }
+
+    /// One writer: transactions of random inserts, updates and deletes, held open up to 120 ms so
+    /// that commits land out of transaction-id order, one in ten rolled back. Runs until `keepGoing`
+    /// says stop. Deadlocks between writers touching the same rows are rolled back and skipped.
+    static func writeTransactions(with writer: DatabaseSession, seed: UInt64, while keepGoing: @Sendable () -> Bool) async throws {
+        var random = SeededRandom(seed: seed)
+        while keepGoing() {
+            let hold = Int.random(in: 0...120, using: &random)
+            let abort = Int.random(in: 0..<10, using: &random) == 0
+            let batch = random.next()
+            let open = try await writer.run { connection -> Bool in
+                var local = SeededRandom(seed: batch)
+                try connection.query("BEGIN")
+                do {
+                    try insertEvents(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
+                    try insertAnalytics(count: Int.random(in: 1...20, using: &local), maxAgeHours: 24 * 10, random: &local, on: connection)
+                    if Int.random(in: 0..<3, using: &local) == 0 { try verifySome(3, random: &local, on: connection) }
+                    if Int.random(in: 0..<5, using: &local) == 0 { try deleteSome(2, random: &local, on: connection) }
+                    if Int.random(in: 0..<8, using: &local) == 0 { try reshuffleAnalytics(2, random: &local, on: connection) }
+                    return true
+                } catch let error as PGError where error.isSerializationConflict {
+                    try connection.query("ROLLBACK")
+                    return false
+                }
+            }
+            guard open else { continue }
+            try await Task.sleep(for: .milliseconds(hold))
+            _ = try await writer.run { try $0.query(abort ? "ROLLBACK" : "COMMIT") }
+        }
+    }
 }
