@@ -28,6 +28,8 @@ public enum ConfigKeys {
         Key(name: "retention.analytics_events", defaultValue: "30d", isSecret: false),
         Key(name: "retention.cost_aggregates", defaultValue: "90d", isSecret: false),
         Key(name: "retention.hourly_rollups", defaultValue: "90d", isSecret: false),
+        Key(name: "metrics.listen", defaultValue: "127.0.0.1:9464", isSecret: false),
+        Key(name: "metrics.max_lag", defaultValue: "5m", isSecret: false),
         Key(name: "log.level", defaultValue: "info", isSecret: false),
         Key(name: "log.format", defaultValue: "auto", isSecret: false),
     ]

@@ -103,6 +103,18 @@ extension RollupdConfig {
             throw ConfigError(key: rollupKey, "\(rollup.compactDescription) is shorter than \(rawKey) (\(raw == .zero ? "forever" : raw.compactDescription)); keep rollups at least as long as their raw rows")
         }
 
+        let listenText = text("metrics.listen")
+        var listen: (host: String, port: UInt16)?
+        if !["off", "false", "no", ""].contains(listenText.lowercased()) {
+            let parts = listenText.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let port = UInt16(parts[1]),
+                  parts[0].split(separator: ".").count == 4, parts[0].split(separator: ".").allSatisfy({ UInt8($0) != nil }) else {
+                throw ConfigError(key: "metrics.listen", "'\(listenText)' is not an IPv4 host:port (e.g. 127.0.0.1:9464) or off")
+            }
+            listen = (String(parts[0]), port)
+        }
+        let metrics = Metrics(listen: listen, maxLag: try duration("metrics.max_lag", minimum: .seconds(1)))
+
         let formatText = text("log.format").lowercased()
         guard let format = Log.Format(rawValue: formatText) else {
             throw ConfigError(key: "log.format", "'\(formatText)' is not one of auto, journal, text")
@@ -121,6 +133,7 @@ extension RollupdConfig {
             rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
             retention: retention,
+            metrics: metrics,
             log: Log(level: level, format: format)
         )
     }
@@ -204,6 +217,8 @@ extension RollupdConfig {
             ("retention.analytics_events", keepDescription(retention.analyticsEvents)),
             ("retention.cost_aggregates", keepDescription(retention.costAggregates)),
             ("retention.hourly_rollups", keepDescription(retention.hourlyRollups)),
+            ("metrics.listen", metrics.listen.map { "\($0.host):\($0.port)" } ?? "off"),
+            ("metrics.max_lag", metrics.maxLag.compactDescription),
             ("log.level", log.level.rawValue),
             ("log.format", log.format.rawValue),
         ]

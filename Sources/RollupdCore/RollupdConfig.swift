@@ -85,6 +85,18 @@ public struct RollupdConfig: Sendable, Equatable {
         }
     }
 
+    public struct Metrics: Sendable, Equatable {
+        /// `metrics.listen`: `host:port` of the /metrics and /healthz listener (IPv4), or `off`.
+        /// Port 0 picks a free port (logged at start).
+        public var listen: (host: String, port: UInt16)?
+        /// `metrics.max_lag`: /healthz and `rollupd status` report unhealthy above this rollup lag.
+        public var maxLag: Duration
+
+        public static func == (lhs: Metrics, rhs: Metrics) -> Bool {
+            lhs.listen?.host == rhs.listen?.host && lhs.listen?.port == rhs.listen?.port && lhs.maxLag == rhs.maxLag
+        }
+    }
+
     public struct Log: Sendable, Equatable {
         /// `log.level`: trace, debug, info, notice, warning, error or critical.
         public var level: Logger.Level
@@ -102,6 +114,7 @@ public struct RollupdConfig: Sendable, Equatable {
     public var rollup: Rollup
     public var leader: Leader
     public var retention: Retention
+    public var metrics: Metrics
     public var log: Log
 
     public var connectionSettings: PGConnectionSettings {

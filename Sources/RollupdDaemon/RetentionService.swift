@@ -65,6 +65,9 @@ public struct RetentionService: Service, CustomStringConvertible {
     }
 
     private func log(_ report: RetentionReport) {
+        DaemonMetrics.retentionRowsDeleted(table: report.table).increment(by: Int64(report.rowsDeleted))
+        DaemonMetrics.retentionPartitionsDropped(table: report.table).increment(by: Int64(report.partitionsDropped))
+        DaemonMetrics.retentionBacklog(table: report.table).record(report.backlog)
         var metadata: Logger.Metadata = [
             "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
             "batches": "\(report.batches)", "backlog": "\(report.backlog)",

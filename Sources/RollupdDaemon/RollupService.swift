@@ -17,6 +17,7 @@ import Systemd
 /// ```
 public struct RollupService: Service, CustomStringConvertible {
     let live: LiveConfig
+    let health: HealthState
     let logger: Logger
     let notifier: SystemdNotifier
     let backoff: Backoff
@@ -26,10 +27,11 @@ public struct RollupService: Service, CustomStringConvertible {
     public var description: String { "RollupService" }
 
     public init(
-        live: LiveConfig, logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),
+        live: LiveConfig, health: HealthState = HealthState(), logger: Logger, notifier: SystemdNotifier = SystemdNotifier(),
         backoff: Backoff = Backoff(), jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
     ) {
         self.live = live
+        self.health = health
         self.logger = logger
         self.notifier = notifier
         self.backoff = backoff
@@ -65,11 +67,25 @@ public struct RollupService: Service, CustomStringConvertible {
                         try RollupSource.allCases.map { try engine.pass($0, on: connection) }
                     }
                     report(reports)
+                    DaemonMetrics.leader.record(1)
+                    health.update { state in
+                        state.role = .leader
+                        state.problem = nil
+                        state.lastLoopAt = Date()
+                        for report in reports { state.freshAsOf[report.source.rawValue] = report.freshAsOf }
+                    }
                     wait = live.current.rollup.pollInterval
                 } else {
                     if role != "standby" { logger.notice("standby: another instance holds the leader lock") }
                     role = "standby"
                     notifier.status("standby: another instance is the leader")
+                    DaemonMetrics.leader.record(0)
+                    health.update { state in
+                        state.role = .standby
+                        state.problem = nil
+                        state.lastLoopAt = Date()
+                        state.freshAsOf = [:]
+                    }
                     wait = live.current.leader.standbyPoll
                 }
                 notifier.notify([("READY", "1"), ("WATCHDOG", "1")])
@@ -79,6 +95,14 @@ public struct RollupService: Service, CustomStringConvertible {
                 failures += 1
                 wait = backoff.delay(afterFailures: failures, jitter: jitter())
                 let message = "\(error)"
+                let pgError = error as? PGError
+                DaemonMetrics.databaseErrors(sqlStateClass: pgError?.sqlStateClass ?? (pgError?.isConnectionLoss == true ? "08" : "none")).increment()
+                DaemonMetrics.leader.record(0)
+                health.update { state in
+                    state.role = .failing
+                    state.problem = "\(prepared ? "pass failed" : "cannot prepare the database"): \(message)"
+                    state.lastLoopAt = Date()
+                }
                 if message != lastError {
                     var metadata: Logger.Metadata = ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"]
                     if let pgError = error as? PGError, let state = pgError.sqlState { metadata["sqlstate"] = "\(state)" }
@@ -104,6 +128,7 @@ public struct RollupService: Service, CustomStringConvertible {
     private func report(_ reports: [PassReport]) {
         var summary: [String] = []
         for report in reports {
+            DaemonMetrics.record(report)
             let counts = report.counts
             if counts.newlyRejectedIDs.isEmpty == false {
                 logger.warning("skipped rows that cannot be rolled up", metadata: [

@@ -42,6 +42,9 @@ public struct Retention: Sendable {
 
     static let backlogCap = 1_000_000
 
+    /// Every table retention looks after, for metrics that should exist (at 0) from the start.
+    public static var tableNames: [String] { RetentionTarget.all(RollupdConfig.Retention()).map(\.table) }
+
     /// One run over every table with a retention period, oldest data first. A lock or statement
     /// timeout ends that table's run (reported); a lost connection ends the whole run (thrown).
     public func run(on connection: PGConnection) throws -> [RetentionReport] {

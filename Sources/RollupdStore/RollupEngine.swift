@@ -28,6 +28,8 @@ public struct PassReport: Sendable {
     public var rebuiltBuckets: Int64?
     public var horizon: String
     public var duration: Duration
+    /// Epoch seconds: everything committed before this instant is rolled up (migration 005).
+    public var freshAsOf: Double
 }
 
 /// Runs passes: each one transaction that counts what committed since the last pass, consumes
@@ -91,6 +93,7 @@ public struct RollupEngine: Sendable {
             }
             report.horizon = next.horizon
             report.duration += next.duration
+            report.freshAsOf = next.freshAsOf
         }
         return report
     }
@@ -113,7 +116,11 @@ public struct RollupEngine: Sendable {
             // is the one every later statement sees. FOR UPDATE serialises passes per source.
             let state = try connection.query("""
                 SELECT watermark::text, initialized, day_time_zone,
-                       greatest(pg_snapshot_xmin(pg_current_snapshot()), watermark)::text
+                       greatest(pg_snapshot_xmin(pg_current_snapshot()), watermark)::text,
+                       least(now(), (SELECT min(xact_start) FROM pg_stat_activity
+                                     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())),
+                       extract(epoch FROM least(now(), (SELECT min(xact_start) FROM pg_stat_activity
+                                     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())))
                 FROM rollupd.sources WHERE source = $1 FOR UPDATE
                 """, [source.rawValue], context: "read \(source.rawValue) watermark").singleRow("rollupd.sources row")
             var initialized = try state.bool(1)
@@ -135,13 +142,13 @@ public struct RollupEngine: Sendable {
                     watermark = $2::xid8, initialized = true, day_time_zone = $3,
                     last_pass_started_at = now(), last_pass_duration_ms = $4,
                     last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
-                    caught_up_at = now(), total_passes = total_passes + 1
+                    caught_up_at = now(), total_passes = total_passes + 1, fresh_as_of = $8::timestamptz
                 WHERE source = $1
                 """, [source.rawValue, horizon, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
-                      counts.added, counts.removed, counts.rejectedCount],
+                      counts.added, counts.removed, counts.rejectedCount, try state.string(4)],
                 context: "advance \(source.rawValue) watermark")
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
-                              horizon: horizon, duration: duration)
+                              horizon: horizon, duration: duration, freshAsOf: try state.double(5))
         }
     }
 }

@@ -14,7 +14,7 @@ public struct StatusReport: Sendable, Codable {
         /// Rows committed since the last pass, counted up to a cap (10^6) so status stays cheap.
         public var pendingRows: Int64
         public var pendingChanges: Int64
-        /// Seconds since the last pass finished, when there is pending work; 0 otherwise.
+        /// now - fresh_as_of: everything committed longer ago than this is rolled up.
         public var lagSeconds: Double
     }
 
@@ -44,6 +44,22 @@ public struct StatusReport: Sendable, Codable {
 
     static let pendingCap = 1_000_000
 
+    /// Problems that make `rollupd status` exit non-zero (empty when healthy).
+    public func problems(maxLag: Double) -> [String] {
+        var problems: [String] = []
+        if leaderPID == nil { problems.append("no rollupd instance holds the leader lock") }
+        for source in sources {
+            if !source.initialized { problems.append("\(source.source) has never been rolled up") }
+            if source.lagSeconds > maxLag {
+                problems.append("\(source.source) rollups lag \(Int(source.lagSeconds)) s (max \(Int(maxLag)) s)")
+            }
+        }
+        for run in retention where run.lastError != nil {
+            problems.append("retention of \(run.table) stopped early: \(run.lastError!)")
+        }
+        return problems
+    }
+
     public static func read(lockKey: Int64, on connection: PGConnection) throws -> StatusReport {
         let holder = try LeaderLock.holder(key: lockKey, on: connection)
         let version = try connection.query("SELECT max(version) FROM rollupd.schema_migrations", context: "schema version")
@@ -61,7 +77,7 @@ public struct StatusReport: Sendable, Codable {
                            WHERE t.rollupd_xid >= s.watermark OR (NOT s.initialized AND t.rollupd_xid IS NULL)
                            LIMIT \(pendingCap)) AS p),
                        (SELECT count(*) FROM \(changes)),
-                       coalesce(extract(epoch FROM now() - s.caught_up_at), 0)
+                       coalesce(extract(epoch FROM now() - s.fresh_as_of), extract(epoch FROM now() - s.caught_up_at), 0)
                 FROM rollupd.sources s WHERE s.source = $1
                 """, [source.rawValue], context: "status of \(table)").singleRow("status of \(table)")
             let pendingRows = try row.int64(7)
@@ -71,7 +87,7 @@ public struct StatusReport: Sendable, Codable {
                 lastPassStartedAt: row[2], lastPassDurationMs: try row.optionalDouble(3),
                 lastPassAdded: try row.int64(4), lastPassRemoved: try row.int64(5), totalPasses: try row.int64(6),
                 pendingRows: pendingRows, pendingChanges: pendingChanges,
-                lagSeconds: pendingRows + pendingChanges > 0 ? try row.double(9) : 0))
+                lagSeconds: try row.double(9)))
         }
         let retention = try connection.query("""
             SELECT table_name, \(iso("last_run_at")), rows_deleted, partitions_dropped, duration_ms, backlog, last_error

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Metrics
+import Prometheus
 import Foundation
 import Logging
 import Postgres
@@ -16,13 +18,20 @@ struct Run: AsyncParsableCommand {
         let config = try await global.loadConfig()
         let live = LiveConfig(config, logLevel: SharedLogLevel(config.log.level))
         let logger = global.bootstrapLogging(config, level: live.logLevel)
+        let registry = bootstrapMetrics()
+        let health = HealthState()
         let path = global.config
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: RollupService(live: live, health: health, logger: logger)),
+            .init(service: RetentionService(live: live, logger: logger)),
+            .init(service: ReloadService(live: live, logger: logger) { try await RollupdConfig.load(path: path) }),
+        ]
+        if let listen = config.metrics.listen {
+            services.append(.init(service: MetricsServer(host: listen.host, port: listen.port, live: live, health: health,
+                                                         logger: logger, render: { registry.emitToString() })))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: RollupService(live: live, logger: logger)),
-                .init(service: RetentionService(live: live, logger: logger)),
-                .init(service: ReloadService(live: live, logger: logger) { try await RollupdConfig.load(path: path) }),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {
@@ -136,20 +145,25 @@ struct CheckConfig: AsyncParsableCommand {
 }
 
 struct Status: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show watermarks, lag, the last pass and pending work, read from the database.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show watermarks, lag, the last pass and pending work, read from the database.",
+        discussion: "Exits 1 when unhealthy (no leader, a source never rolled up or lagging more than metrics.max_lag, retention stopped early), so it can serve as a check.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func run() async throws {
         try await global.oneShot { config, logger, session in
             let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, on: $0) }
+            let problems = report.problems(maxLag: config.metrics.maxLag.seconds)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                print(String(decoding: try encoder.encode(StatusJSON(healthy: problems.isEmpty, problems: problems, status: report)), as: UTF8.self))
             } else {
                 print(StatusText.render(report))
+                print(problems.isEmpty ? "\nhealthy" : "\nUNHEALTHY:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
             }
+            if !problems.isEmpty { throw ExitCode.failure }
         }
     }
 }
@@ -177,6 +191,27 @@ extension GlobalOptions {
             throw ExitCode.failure
         }
     }
+}
+
+/// `rollupd status --json`: the verdict first, then the state it was drawn from.
+struct StatusJSON: Encodable {
+    let healthy: Bool
+    let problems: [String]
+    let status: StatusReport
+}
+
+/// The Prometheus backend for swift-metrics, bootstrapped once per process.
+func bootstrapMetrics() -> PrometheusCollectorRegistry {
+    let registry = PrometheusCollectorRegistry()
+    var factory = PrometheusMetricsFactory(registry: registry)
+    // Passes take milliseconds when idle and up to minutes when catching up.
+    factory.defaultDurationHistogramBuckets = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(300),
+    ]
+    MetricsSystem.bootstrap(factory)
+    Gauge(label: "rollupd_build_info", dimensions: [("version", rollupdVersion)]).record(1)
+    return registry
 }
 
 /// `once` and `rebuild`: migrate if configured, then catch every source up (and rebuild, by mode).

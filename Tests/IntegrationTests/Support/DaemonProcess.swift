@@ -196,6 +196,8 @@ enum DaemonConfig {
             "rollup.time_zone": "UTC",
             "leader.standby_poll": "100ms",
             "log.level": "info",
+            // Many daemons run at once in the suite: each gets a free port (logged at start).
+            "metrics.listen": "127.0.0.1:0",
         ]
         values.merge(extra) { $1 }
         return try directory.write(name, yaml(values))
