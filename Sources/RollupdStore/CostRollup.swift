@@ -19,9 +19,14 @@ struct CostRollup: SourceRollup {
             // A bucket whose every event went away disappears, as a recomputation would show it.
             try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0", [emptied], context: "drop emptied cost buckets")
         }
-        return ApplyCounts(
-            added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2),
-            rejectedCount: try row.int64(4), newlyRejectedIDs: row[5] ?? "")
+        var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
+        if try row.int64(4) > 0 {
+            let rejected = try connection.query(Self.rejectSQL, [window.from, window.to, window.includePreexisting],
+                                                context: "record rejected events").singleRow("rejected events")
+            counts.rejectedCount = try rejected.int64(0)
+            counts.newlyRejectedIDs = rejected[1] ?? ""
+        }
+        return counts
     }
 
     func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
@@ -59,26 +64,37 @@ struct CostRollup: SourceRollup {
                    sum(sign) AS calls,
                    sum(sign * latency_ms) AS latency,
                    count(*) FILTER (WHERE sign > 0) AS added,
-                   count(*) FILTER (WHERE sign < 0) AS removed,
-                   array_agg(row_id) FILTER (WHERE sign > 0) AS row_ids
+                   count(*) FILTER (WHERE sign < 0) AS removed
             FROM contributions
             GROUP BY 1, 2, 3, 4, 5, 6
         ), hour_up AS (
         \(upsert(period: "hour", bucket: "hour"))
         ), day_up AS (
         \(upsert(period: "day", bucket: "day"))
-        ), rejected AS (
-            INSERT INTO rollupd.rejected_rows (source, row_id, reason)
-            SELECT 'events', unnest(row_ids), 'negative or missing tokens, latency, cost or key'
-            FROM fine WHERE NOT valid AND row_ids IS NOT NULL
-            ON CONFLICT DO NOTHING
-            RETURNING row_id
         )
         SELECT coalesce((SELECT sum(added) FROM fine WHERE valid), 0)::bigint,
                coalesce((SELECT sum(removed) FROM fine WHERE valid), 0)::bigint,
                (SELECT count(*) FROM hour_up) + (SELECT count(*) FROM day_up),
                ARRAY(SELECT id FROM hour_up WHERE call_count = 0 UNION ALL SELECT id FROM day_up WHERE call_count = 0)::text,
-               (SELECT count(*) FROM rejected),
+               coalesce((SELECT sum(added) FROM fine WHERE NOT valid), 0)::bigint
+        """
+
+    /// Records the window's invalid new rows, once each, and returns the ids recorded for the first
+    /// time. Run only when the pass saw some: the same snapshot finds the same rows, and the
+    /// common pass need not carry every row id through its aggregation.
+    /// $1 watermark, $2 horizon, $3 first pass.
+    static let rejectSQL = """
+        WITH rejected AS (
+            INSERT INTO rollupd.rejected_rows (source, row_id, reason)
+            SELECT 'events', id::text, 'negative or missing tokens, latency, cost or key'
+            FROM events
+            WHERE ((rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL))
+              AND NOT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms,
+                  coalesce(verified_cost_usd, estimated_cost_usd), project_id, feature, model, created_at)
+            ON CONFLICT DO NOTHING
+            RETURNING row_id
+        )
+        SELECT (SELECT count(*) FROM rejected),
                (SELECT string_agg(row_id, ', ') FROM (SELECT row_id FROM rejected LIMIT 100) AS shown)
         """
 

@@ -123,6 +123,9 @@ public struct RollupEngine: Sendable {
                                      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())))
                 FROM rollupd.sources WHERE source = $1 FOR UPDATE
                 """, [source.rawValue], context: "read \(source.rawValue) watermark").singleRow("rollupd.sources row")
+            // A catch-up pass's plan cost crosses the JIT thresholds; compiling it costs about a
+            // second and saves nothing on a plan this simple (bench/README.md).
+            try connection.query("SET LOCAL jit = off", context: "pass settings")
             var initialized = try state.bool(1)
             let horizon = try state.string(3)
             if mode == .reset { initialized = false }
