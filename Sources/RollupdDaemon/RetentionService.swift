@@ -68,17 +68,7 @@ public struct RetentionService: Service, CustomStringConvertible {
         DaemonMetrics.retentionRowsDeleted(table: report.table).increment(by: Int64(report.rowsDeleted))
         DaemonMetrics.retentionPartitionsDropped(table: report.table).increment(by: Int64(report.partitionsDropped))
         DaemonMetrics.retentionBacklog(table: report.table).record(report.backlog)
-        var metadata: Logger.Metadata = [
-            "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
-            "batches": "\(report.batches)", "backlog": "\(report.backlog)",
-            "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
-        ]
-        if let error = report.error {
-            metadata["error"] = "\(error)"
-            logger.warning("retention of \(report.table) stopped early; the next run goes on", metadata: metadata)
-        } else if report.rowsDeleted + report.partitionsDropped > 0 || report.backlog > 0 {
-            logger.info("retention of \(report.table)", metadata: metadata)
-        }
+        logger.log(report, quietWhenIdle: true)
     }
 }
 

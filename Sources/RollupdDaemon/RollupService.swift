@@ -129,22 +129,11 @@ public struct RollupService: Service, CustomStringConvertible {
         var summary: [String] = []
         for report in reports {
             DaemonMetrics.record(report)
-            let counts = report.counts
-            if counts.newlyRejectedIDs.isEmpty == false {
-                logger.warning("skipped rows that cannot be rolled up", metadata: [
-                    "source": "\(report.source.rawValue)", "rows": "\(counts.rejectedCount)", "ids": "\(counts.newlyRejectedIDs)",
-                ])
-            }
-            let millis = Int((report.duration.seconds * 1000).rounded())
-            summary.append("\(report.source.rawValue) +\(counts.added)/-\(counts.removed)")
-            guard counts.added + counts.removed > 0 || report.firstPass else { continue }
-            logger.info("rolled up \(report.source.rawValue)", metadata: [
-                "source": "\(report.source.rawValue)", "added": "\(counts.added)", "removed": "\(counts.removed)",
-                "buckets": "\(counts.bucketsTouched)", "took_ms": "\(millis)", "first_pass": "\(report.firstPass)",
-            ])
+            logger.log(report, quietWhenIdle: true)
+            summary.append("\(report.source.rawValue) +\(report.counts.added)/-\(report.counts.removed)")
         }
         let total = reports.reduce(Duration.zero) { $0 + $1.duration }
         let clock = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
-        notifier.status("leader; last pass \(clock) took \(Int((total.seconds * 1000).rounded())) ms (\(summary.joined(separator: ", ")))")
+        notifier.status("leader; last pass \(clock) took \(total.milliseconds) ms (\(summary.joined(separator: ", ")))")
     }
 }

@@ -116,15 +116,7 @@ struct RetentionCommand: AsyncParsableCommand {
         try await global.oneShot { config, logger, session in
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
             let reports = try await session.run { try Retention(settings: config.retention).run(on: $0) }
-            for report in reports {
-                var metadata: Logger.Metadata = [
-                    "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
-                    "batches": "\(report.batches)", "backlog": "\(report.backlog)",
-                    "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
-                ]
-                if let error = report.error { metadata["error"] = "\(error)" }
-                logger.info("retention of \(report.table)", metadata: metadata)
-            }
+            for report in reports { logger.log(report) }
         }
     }
 }
@@ -221,22 +213,7 @@ func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, sessio
     let reports = try await session.run { connection in
         try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
     }
-    for report in reports { log(report, logger: logger) }
-}
-
-func log(_ report: PassReport, logger: Logger) {
-    var metadata: Logger.Metadata = [
-        "source": "\(report.source.rawValue)", "added": "\(report.counts.added)", "removed": "\(report.counts.removed)",
-        "buckets": "\(report.counts.bucketsTouched)", "took_ms": "\(Int((report.duration.seconds * 1000).rounded()))",
-        "first_pass": "\(report.firstPass)",
-    ]
-    if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }
-    logger.info("rolled up \(report.source.rawValue)", metadata: metadata)
-    if !report.counts.newlyRejectedIDs.isEmpty {
-        logger.warning("skipped rows that cannot be rolled up", metadata: [
-            "source": "\(report.source.rawValue)", "rows": "\(report.counts.rejectedCount)", "ids": "\(report.counts.newlyRejectedIDs)",
-        ])
-    }
+    for report in reports { logger.log(report) }
 }
 
 /// The oldest time whose raw rows retention still keeps, if retention deletes any.

@@ -1,0 +1,44 @@
+import Logging
+import RollupdCore
+import RollupdStore
+
+/// One log line per pass and per retention table, the same from the daemon and the one-shot
+/// commands, with fields journald stores as ROLLUPD_* (see JournalLogHandler).
+extension Logger {
+    /// `quietWhenIdle`: the daemon passes every second; an idle pass is not worth a line.
+    public func log(_ report: PassReport, quietWhenIdle: Bool = false) {
+        let counts = report.counts
+        if !counts.newlyRejectedIDs.isEmpty {
+            warning("skipped rows that cannot be rolled up", metadata: [
+                "source": "\(report.source.rawValue)", "rows": "\(counts.rejectedCount)", "ids": "\(counts.newlyRejectedIDs)",
+            ])
+        }
+        if quietWhenIdle, counts.added + counts.removed == 0, !report.firstPass, report.rebuiltBuckets == nil { return }
+        var metadata: Logger.Metadata = [
+            "source": "\(report.source.rawValue)", "added": "\(counts.added)", "removed": "\(counts.removed)",
+            "buckets": "\(counts.bucketsTouched)", "took_ms": "\(report.duration.milliseconds)",
+            "first_pass": "\(report.firstPass)",
+        ]
+        if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }
+        info("rolled up \(report.source.rawValue)", metadata: metadata)
+    }
+
+    /// `quietWhenIdle`: the daemon's hourly runs log only tables that had something to do.
+    public func log(_ report: RetentionReport, quietWhenIdle: Bool = false) {
+        var metadata: Logger.Metadata = [
+            "table": "\(report.table)", "rows": "\(report.rowsDeleted)", "partitions": "\(report.partitionsDropped)",
+            "batches": "\(report.batches)", "backlog": "\(report.backlog)", "took_ms": "\(report.duration.milliseconds)",
+        ]
+        if let error = report.error {
+            metadata["error"] = "\(error)"
+            warning("retention of \(report.table) stopped early; the next run goes on", metadata: metadata)
+        } else if !quietWhenIdle || report.rowsDeleted + report.partitionsDropped > 0 || report.backlog > 0 {
+            info("retention of \(report.table)", metadata: metadata)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for `took_ms` fields.
+    var milliseconds: Int { Int((seconds * 1000).rounded()) }
+}
