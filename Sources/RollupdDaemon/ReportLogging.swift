@@ -15,8 +15,8 @@ extension Logger {
         }
         if quietWhenIdle, counts.added + counts.removed == 0, !report.firstPass, report.rebuiltBuckets == nil { return }
         var metadata: Logger.Metadata = [
-            "source": "\(report.source.rawValue)", "added": "\(counts.added)", "removed": "\(counts.removed)",
-            "buckets": "\(counts.bucketsTouched)", "took_ms": "\(report.duration.milliseconds)",
+            "source": "\(report.source.rawValue)", "pass": "\(report.number)", "added": "\(counts.added)",
+            "removed": "\(counts.removed)", "buckets": "\(counts.bucketsTouched)", "took_ms": "\(report.duration.milliseconds)",
             "first_pass": "\(report.firstPass)",
         ]
         if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }

@@ -30,6 +30,8 @@ public struct PassReport: Sendable {
     public var duration: Duration
     /// Epoch seconds: everything committed before this instant is rolled up (migration 005).
     public var freshAsOf: Double
+    /// This source's pass count (rollupd.sources.total_passes), to tell log lines apart.
+    public var number: Int64
 }
 
 /// Runs passes: each one transaction that counts what committed since the last pass, consumes
@@ -94,6 +96,7 @@ public struct RollupEngine: Sendable {
             report.horizon = next.horizon
             report.duration += next.duration
             report.freshAsOf = next.freshAsOf
+            report.number = next.number
         }
         return report
     }
@@ -140,18 +143,19 @@ public struct RollupEngine: Sendable {
                 rebuilt = try rollup.rebuild(range, horizon: horizon, timeZone: timeZone, on: connection)
             }
             let duration = ContinuousClock.now - started
-            try connection.query("""
+            let pass = try connection.query("""
                 UPDATE rollupd.sources SET
                     watermark = $2::xid8, initialized = true, day_time_zone = $3,
                     last_pass_started_at = now(), last_pass_duration_ms = $4,
                     last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
                     caught_up_at = now(), total_passes = total_passes + 1, fresh_as_of = $8::timestamptz
                 WHERE source = $1
+                RETURNING total_passes
                 """, [source.rawValue, horizon, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
                       counts.added, counts.removed, counts.rejectedCount, try state.string(4)],
-                context: "advance \(source.rawValue) watermark")
+                context: "advance \(source.rawValue) watermark").singleRow("advance watermark").int64(0)
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
-                              horizon: horizon, duration: duration, freshAsOf: try state.double(5))
+                              horizon: horizon, duration: duration, freshAsOf: try state.double(5), number: pass)
         }
     }
 }
