@@ -44,7 +44,7 @@ public struct RollupService: Service, CustomStringConvertible {
         let session = DatabaseBootstrap.session(for: config)
         let engine = RollupEngine(timeZone: config.rollup.timeZone)
         var prepared = false
-        var role: String?
+        var role: HealthState.Role?
         var failures = 0
         var lastError: String?
 
@@ -61,8 +61,8 @@ public struct RollupService: Service, CustomStringConvertible {
                 failures = 0
                 lastError = nil
                 if isLeader {
-                    if role != "leader" { logger.notice("leader: rolling up") }
-                    role = "leader"
+                    if role != .leader { logger.notice("leader: rolling up") }
+                    role = .leader
                     let reports = try await session.run { connection in
                         try RollupSource.allCases.map { try engine.pass($0, on: connection) }
                     }
@@ -76,8 +76,8 @@ public struct RollupService: Service, CustomStringConvertible {
                     }
                     wait = live.current.rollup.pollInterval
                 } else {
-                    if role != "standby" { logger.notice("standby: another instance holds the leader lock") }
-                    role = "standby"
+                    if role != .standby { logger.notice("standby: another instance holds the leader lock") }
+                    role = .standby
                     notifier.status("standby: another instance is the leader")
                     DaemonMetrics.leader.record(0)
                     health.update { state in
@@ -111,7 +111,7 @@ public struct RollupService: Service, CustomStringConvertible {
                     logger.debug("still failing", metadata: ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"])
                 }
                 lastError = message
-                role = nil
+                role = .failing
                 let reason = (error as? PGError)?.isConnectionLoss == true ? "database unreachable" : "error"
                 notifier.status("\(reason), retry in \(wait.compactDescription)")
                 // The loop is alive and deciding; only a hung pass should starve the watchdog.
