@@ -25,6 +25,9 @@ public struct RetentionService: Service, CustomStringConvertible {
 
     public static func lockKey(for config: RollupdConfig) -> Int64 { config.leader.lockKey &+ 1 }
 
+    /// The pause before the next run when the last one left a backlog behind.
+    static let backlogPause = Duration.seconds(60)
+
     public func run() async throws {
         let config = live.current
         let session = DatabaseBootstrap.session(for: config, label: "rollupd.retention")
@@ -47,6 +50,11 @@ public struct RetentionService: Service, CustomStringConvertible {
                     stopping.set()
                 }
                 for report in reports ?? [] { log(report) }
+                // A run that stopped at max_rows_per_run with rows left goes on after a short
+                // pause instead of an hour later, so a steady inflow never outgrows retention.
+                if (reports ?? []).contains(where: { $0.error == nil && $0.backlog > 0 && $0.rowsDeleted >= Int64(settings.maxRowsPerRun) }) {
+                    wait = min(wait, Self.backlogPause)
+                }
                 failures = 0
                 lastError = nil
             } catch {

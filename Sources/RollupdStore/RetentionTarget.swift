@@ -36,8 +36,11 @@ struct RetentionTarget: Sendable {
         ]
     }
 
-    /// Deletes by primary key (ctid is not unique across partitions). The watermark guard sits in
-    /// the deleting statement itself; SKIP LOCKED leaves rows the product is updating for later.
+    /// Deletes the locked rows by (tableoid, ctid): a TID lookup, where joining back through a
+    /// random-uuid primary key cost most of a batch (bench/README.md); tableoid makes it right for
+    /// partitions too. The rows are locked, so their ctid cannot move before the delete. The
+    /// watermark guard sits in the deleting statement itself; SKIP LOCKED leaves rows the product
+    /// is updating for later.
     private static func raw(_ table: String, timeColumn: String, source: RollupSource, keep: Duration) -> RetentionTarget {
         RetentionTarget(
             table: table, timeColumn: timeColumn, keep: keep, rawSource: source,
@@ -45,13 +48,13 @@ struct RetentionTarget: Sendable {
                 WITH state AS (
                     SELECT watermark, initialized FROM rollupd.sources WHERE source = $3
                 ), doomed AS (
-                    SELECT t.id FROM \(table) t, state s
+                    SELECT t.tableoid, t.ctid FROM \(table) t, state s
                     WHERE t.\(timeColumn) < now() - $1::float8 * interval '1 second'
                       AND s.initialized AND coalesce(t.rollupd_xid, '0'::xid8) < s.watermark
                     LIMIT $2
                     FOR UPDATE OF t SKIP LOCKED
                 )
-                DELETE FROM \(table) t USING doomed d WHERE t.id = d.id
+                DELETE FROM \(table) t USING doomed d WHERE t.tableoid = d.tableoid AND t.ctid = d.ctid
                 """)
     }
 
