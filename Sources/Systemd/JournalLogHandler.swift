@@ -7,26 +7,13 @@ import Synchronization
 /// key as a field of its own, so `journalctl -u rollupd ROLLUPD_SOURCE=events` and
 /// `journalctl -u rollupd -o verbose` work. Keys become `ROLLUPD_<KEY>` in upper case;
 /// `sqlstate` stays `SQLSTATE`, the name ops search for.
-public struct JournalLogHandler: LogHandler {
-    public var logLevel: Logger.Level {
-        get { levelOverride?.level ?? configuredLevel }
-        set { configuredLevel = newValue }
-    }
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private var configuredLevel: Logger.Level
-    private let levelOverride: SharedLogLevel?
+public struct JournalLogHandler: StatefulLogHandler {
+    var state: HandlerState
     private let identifier: String
 
     public init(identifier: String = "rollupd", level: Logger.Level, shared: SharedLogLevel? = nil) {
         self.identifier = identifier
-        self.configuredLevel = level
-        self.levelOverride = shared
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+        self.state = HandlerState(level: level, shared: shared)
     }
 
     public func log(event: LogEvent) {

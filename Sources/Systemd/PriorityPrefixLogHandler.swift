@@ -4,26 +4,13 @@ import Logging
 /// Writes one line per log entry to stderr, starting with a syslog priority prefix (`<6>`), which
 /// journald turns into the entry's priority (SyslogLevelPrefix=, on by default). Metadata follows
 /// the message as `key=value` pairs, sorted so lines are stable to grep.
-public struct PriorityPrefixLogHandler: LogHandler {
-    public var logLevel: Logger.Level {
-        get { levelOverride?.level ?? configuredLevel }
-        set { configuredLevel = newValue }
-    }
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    private var configuredLevel: Logger.Level
-    private let levelOverride: SharedLogLevel?
+public struct PriorityPrefixLogHandler: StatefulLogHandler {
+    var state: HandlerState
     private let write: @Sendable (String) -> Void
 
     public init(level: Logger.Level, shared: SharedLogLevel? = nil, write: @escaping @Sendable (String) -> Void = Self.writeToStderr) {
-        self.configuredLevel = level
-        self.levelOverride = shared
+        self.state = HandlerState(level: level, shared: shared)
         self.write = write
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     public func log(event: LogEvent) {
@@ -59,15 +46,5 @@ public struct PriorityPrefixLogHandler: LogHandler {
 
     public static let writeToStderr: @Sendable (String) -> Void = { line in
         FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-}
-
-extension LogHandler {
-    /// The handler's metadata, then the provider's, then the call's, later ones winning.
-    func mergedMetadata(_ event: LogEvent) -> Logger.Metadata {
-        var merged = metadata
-        if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        return merged
     }
 }
