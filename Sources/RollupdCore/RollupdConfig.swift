@@ -32,7 +32,7 @@ public struct RollupdConfig: Sendable, Equatable {
     }
 
     public struct Rollup: Sendable, Equatable {
-        /// `rollup.poll_interval`: time between passes when there is nothing left to do.
+        /// `rollup.poll_interval`: the pause after each pass before the next.
         public var pollInterval: Duration
         /// `rollup.time_zone`: IANA zone whose calendar days the `day` rollups follow.
         public var timeZone: String

@@ -1,0 +1,243 @@
+# bench/lib.sh — shared by bench/alternatives.sh, bench/steady-state.sh and bench/scale.sh
+# (sourced, not run). Sets REPO, ADMIN_URL, BENCH_URL, ROLLUPD, CONFIG, WORK; parses the common
+# options --admin-url, --smoke, --keep; provides psql helpers, the deterministic event generator
+# (the same rows as bench/catchup.sh), CPU and load readings, and `rollupd once` with its took_ms.
+#
+# The caller sets BENCH_DB and NAME before sourcing, and may define parse_extra() for its own options.
+
+REPO="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
+RESULTS_DIR="$REPO/bench/results"
+SEED=${SEED:-0.17}
+SMOKE=0
+KEEP=0
+ADMIN_URL="${BENCH_ADMIN_URL:-host=127.0.0.1 port=55432 user=postgres dbname=postgres}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf '%s: error: %s\n' "$NAME" "$*" >&2
+    exit 1
+}
+
+parse_common() {
+    while (($#)); do
+        case $1 in
+        --admin-url) [[ -n ${2-} ]] || die "--admin-url needs a value"; ADMIN_URL=$2; shift 2 ;;
+        --smoke) SMOKE=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *)
+            if declare -F parse_extra >/dev/null && parse_extra "$@"; then shift "$EXTRA_SHIFT"; else die "unknown argument '$1' (see --help)"; fi ;;
+        esac
+    done
+}
+
+# Only the variables this script sets reach rollupd.
+scrub_env() { while read -r name; do unset "$name"; done < <(compgen -e | grep '^ROLLUPD_' || true); }
+
+bench_url_for() {
+    if [[ $ADMIN_URL =~ ^(postgres(ql)?://[^/?]*)(/[^?]*)?(\?.*)?$ ]]; then
+        echo "${BASH_REMATCH[1]}/$1${BASH_REMATCH[4]}"
+    else
+        echo "$ADMIN_URL dbname=$1"
+    fi
+}
+
+export PGOPTIONS="${PGOPTIONS:+$PGOPTIONS }-c client_min_messages=warning"
+psql_admin() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$ADMIN_URL" "$@"; }
+psql_bench() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$BENCH_URL" "$@"; }
+now_ns() { date +%s%N; }
+ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+maximum() { printf '%s\n' "$@" | sort -g | tail -n 1; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "null") printf "%.2f", a / b; else print "null" }'; }
+csv() { local IFS=,; printf '%s' "$*"; }
+loadavg() { awk '{ printf "[%s, %s, %s]", $1, $2, $3 }' /proc/loadavg; }
+pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }
+
+resolve_binary() {
+    cd "$REPO"
+    if [[ -n ${ROLLUPD_BINARY-} ]]; then
+        ROLLUPD=$ROLLUPD_BINARY
+        [[ -x $ROLLUPD ]] || die "ROLLUPD_BINARY=$ROLLUPD is not an executable"
+    else
+        say "swift build -c release --static-swift-stdlib --scratch-path .build-release --product rollupd"
+        swift build -c release --static-swift-stdlib --scratch-path .build-release --product rollupd -Xlinker -lcurl >&2 ||
+            die "swift build -c release failed"
+        ROLLUPD="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)/rollupd"
+    fi
+}
+
+# Preflight, work directory, a fresh database $BENCH_DB, rollupd's environment.
+setup_bench() {
+    command -v psql >/dev/null || die "psql not found"
+    local binary=${ROLLUPD_BINARY-}
+    scrub_env
+    [[ -n $binary ]] && ROLLUPD_BINARY=$binary
+    resolve_binary
+    unset ROLLUPD_BINARY
+    psql_admin -c 'SELECT 1' >/dev/null || die "cannot connect to $ADMIN_URL (--admin-url)"
+    [[ $(psql_admin -c 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user') == t ]] ||
+        die "the admin connection must be a superuser"
+    BENCH_URL=$(bench_url_for "$BENCH_DB")
+    find_postmaster
+    WORK="$(mktemp -d)"
+    cp "$REPO/config/rollupd.yaml" "$WORK/rollupd.yaml"
+    CONFIG="$WORK/rollupd.yaml"
+    trap cleanup EXIT
+    export ROLLUPD_DATABASE_URL="$BENCH_URL"
+    export ROLLUPD_MIGRATIONS_DIRECTORY="$REPO/migrations"
+    export ROLLUPD_METRICS_LISTEN=off
+    export ROLLUPD_LOG_FORMAT=text
+    mkdir -p "$RESULTS_DIR"
+    STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+    GIT_COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    GIT_DIRTY=$([[ -n $(git -C "$REPO" status --porcelain -- Sources migrations config 2>/dev/null) ]] && echo true || echo false)
+    PG_VERSION=$(psql_admin -c 'SHOW server_version')
+}
+
+CLEANUP_HOOK=""
+cleanup() {
+    local rc=$?
+    [[ -n $CLEANUP_HOOK ]] && $CLEANUP_HOOK || true
+    rm -rf "$WORK"
+    if ((KEEP)); then
+        say "kept database(s) ${BENCH_DBS:-$BENCH_DB}"
+    else
+        for db in ${BENCH_DBS:-$BENCH_DB}; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true; done
+    fi
+    exit "$rc"
+}
+
+fresh_db() { # $1 name
+    psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
+}
+
+rollupd_migrate() {
+    env -u JOURNAL_STREAM "$ROLLUPD" migrate --config "$CONFIG" >"$WORK/migrate.log" 2>&1 || {
+        cat "$WORK/migrate.log" >&2
+        die "rollupd migrate failed"
+    }
+}
+
+# The generator of bench/catchup.sh (the same rows for the same seed and first_i).
+create_generator() {
+    psql_bench <<'SQL'
+CREATE SCHEMA IF NOT EXISTS bench;
+CREATE OR REPLACE FUNCTION bench.load_events(first_i bigint, n bigint, start timestamptz, span interval, seed float8)
+RETURNS void LANGUAGE sql AS $$
+    SELECT setseed(seed);
+    INSERT INTO events (id, trace_id, span_id, parent_span_id, project_id, feature, user_id, provider, model,
+        input_tokens, output_tokens, cached_tokens, latency_ms, estimated_cost_usd, verified_cost_usd,
+        is_cache_hit, metadata, created_at)
+    SELECT md5('event-' || i)::uuid, 'trace-' || (i / 4), 'span-' || i,
+           CASE WHEN i % 4 <> 0 THEN 'span-' || (i - 1) END,
+           (ARRAY['acme', 'globex', 'initech'])[1 + floor(r_project * 3)::int],
+           (ARRAY['chat', 'search', 'summarize', 'classify', 'extract', 'translate'])[1 + floor(r_feature * 6)::int],
+           'user-' || floor(r_user * 500)::int,
+           m.provider, m.model, tin, tout, floor(tin * r_cache * 0.5)::int,
+           40 + floor(-ln(1 - r_latency) * 900)::int,
+           round((tin * m.in_price + tout * m.out_price) / 1e6, 6),
+           CASE WHEN r_verified < 0.1 THEN round((tin * m.in_price + tout * m.out_price) / 1e6 * (0.9 + 0.2 * r_cache)::numeric, 6) END,
+           r_cache < 0.15, jsonb_build_object('sdk', 'bench', 'attempt', 1 + floor(r_user * 3)::int),
+           start + span * ((i - first_i + r_time) / n)
+    FROM (SELECT i, random() AS r_project, random() AS r_feature, random() AS r_user, random() AS r_model,
+                 50 + floor(power(random(), 2) * 4000)::int AS tin, 10 + floor(random() * 1500)::int AS tout,
+                 random() AS r_cache, random() AS r_latency, random() AS r_verified, random() AS r_time
+          FROM generate_series(first_i, first_i + n - 1) AS i) AS r
+    CROSS JOIN LATERAL (
+        SELECT * FROM (VALUES
+            (0.00, 0.35, 'openai', 'gpt-4o-mini', 0.15, 0.60),
+            (0.35, 0.60, 'openai', 'gpt-4o', 2.50, 10.00),
+            (0.60, 0.80, 'anthropic', 'claude-3-5-haiku', 0.80, 4.00),
+            (0.80, 0.95, 'anthropic', 'claude-3-5-sonnet', 3.00, 15.00),
+            (0.95, 1.01, 'google', 'gemini-1.5-pro', 1.25, 5.00)
+        ) AS v(lo, hi, provider, model, in_price, out_price)
+        WHERE r.r_model >= v.lo AND r.r_model < v.hi
+    ) AS m;
+$$;
+SQL
+}
+
+# Loads events [first, first + n) over the 719 whole UTC hours before the current one.
+load_events() { # $1 first_i, $2 n, $3 seed
+    local start
+    start=$(psql_bench -c "SELECT date_trunc('hour', now(), 'UTC') - interval '719 hours'")
+    psql_bench -c "SELECT bench.load_events($1, $2, '$start', '719 hours', $3)" >/dev/null
+}
+# M new events stamped within the last hour (what an incremental pass finds).
+load_new_events() { # $1 first_i, $2 n, $3 seed
+    psql_bench -c "SELECT bench.load_events($1, $2, now() - interval '1 hour', interval '59 minutes', $3)" >/dev/null
+}
+
+# --- CPU ------------------------------------------------------------------------------------
+PM_PID=""
+find_postmaster() {
+    local dir port pidfile
+    dir=$(psql_admin -c 'SHOW data_directory') port=$(psql_admin -c 'SHOW port')
+    pidfile="$dir/postmaster.pid"
+    [[ -r $pidfile ]] || return 0
+    mapfile -t lines <"$pidfile"
+    if [[ ${lines[1]-} == "$dir" && ${lines[3]-} == "$port" && $(cat "/proc/${lines[0]}/comm" 2>/dev/null) == postgres ]]; then
+        PM_PID=${lines[0]}
+    fi
+}
+# CPU ms of the whole cluster: the postmaster, its reaped children and its live children.
+cluster_cpu_ms() {
+    [[ -n $PM_PID ]] || { echo null; return 0; }
+    local try out
+    for ((try = 0; try < 20; try++)); do
+        out=$({ cat "/proc/$PM_PID/stat" /proc/[0-9]*/stat "/proc/$PM_PID/stat" 2>/dev/null || true; } |
+            awk -v pm="$PM_PID" -v hz="$(getconf CLK_TCK)" '{
+                line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+                if ($1 == pm) { seen++; reaped = f[14] + f[15]; if (seen == 1) first = reaped; own = f[12] + f[13] }
+                else if (f[2] == pm) live += f[12] + f[13]
+            } END { if (seen < 2 || first != reaped) print "retry"; else printf "%.0f", (own + reaped + live) * 1000 / hz }')
+        [[ $out != retry ]] && { echo "$out"; return 0; }
+    done
+    echo null
+}
+# CPU ms (utime + stime) of the given pids, summed; pids that are gone count 0.
+pids_cpu_ms() {
+    local p sum=0 hz v
+    hz=$(getconf CLK_TCK)
+    for p in "$@"; do
+        v=$(awk '{ line = $0; sub(/^.*\) /, "", line); split(line, f, " "); print f[12] + f[13] }' "/proc/$p/stat" 2>/dev/null || echo 0)
+        sum=$((sum + v))
+    done
+    echo $((sum * 1000 / hz))
+}
+cpu_diff() { [[ $1 != null && $2 != null ]] && echo $(($2 - $1)) || echo null; }
+
+# --- the horizon ------------------------------------------------------------------------------
+QUIET_TIMEOUTS=0
+wait_quiet() {
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [[ $(psql_bench -c "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()") == 0 ]] && return 0
+        sleep 0.1
+    done
+    QUIET_TIMEOUTS=$((QUIET_TIMEOUTS + 1))
+    say "warning: other transactions in the cluster stay open; rollupd's passes will wait for them"
+}
+
+# Runs `rollupd once`; sets ONCE_WALL_MS, ONCE_EVENTS_MS (events took_ms, summed over passes),
+# ONCE_EVENTS_ADDED, ONCE_EVENTS_PASSES.
+run_once() {
+    local started log="$WORK/once.log" p0 p1
+    wait_quiet
+    p0=$(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'")
+    started=$(now_ns)
+    env -u JOURNAL_STREAM "$ROLLUPD" once --config "$CONFIG" >"$log" 2>&1 || { cat "$log" >&2; die "rollupd once failed"; }
+    ONCE_WALL_MS=$(ms_since "$started")
+    p1=$(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'")
+    ONCE_EVENTS_PASSES=$((p1 - p0))
+    ONCE_EVENTS_MS=$(awk '/rolled up / && / source=events / { for (i = 1; i <= NF; i++) if (index($i, "took_ms=") == 1) s += substr($i, 9) } END { print s + 0 }' "$log")
+    ONCE_EVENTS_ADDED=$(awk '/rolled up / && / source=events / { for (i = 1; i <= NF; i++) if (index($i, "added=") == 1) s += substr($i, 7) } END { print s + 0 }' "$log")
+}
+
+machine_json() {
+    printf '{"nproc": %s, "cpu": "%s", "mem_gb": %s, "postgres": "%s", "git_commit": "%s", "product_tree_dirty": %s, "binary": "%s"}' \
+        "$(nproc)" "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
+        "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$PG_VERSION" "$GIT_COMMIT" "$GIT_DIRTY" "$ROLLUPD"
+}
+join_by() { local d=$1 f=$2; shift 2; printf '%s' "$f" "${@/#/$d}"; }
