@@ -120,45 +120,8 @@ rollupd_migrate() {
 }
 
 # The generator of bench/catchup.sh (the same rows for the same seed and first_i).
-create_generator() {
-    psql_bench <<'SQL'
-CREATE SCHEMA IF NOT EXISTS bench;
-CREATE OR REPLACE FUNCTION bench.load_events(first_i bigint, n bigint, start timestamptz, span interval, seed float8)
-RETURNS void LANGUAGE sql AS $$
-    SELECT setseed(seed);
-    INSERT INTO events (id, trace_id, span_id, parent_span_id, project_id, feature, user_id, provider, model,
-        input_tokens, output_tokens, cached_tokens, latency_ms, estimated_cost_usd, verified_cost_usd,
-        is_cache_hit, metadata, created_at)
-    SELECT md5('event-' || i)::uuid, 'trace-' || (i / 4), 'span-' || i,
-           CASE WHEN i % 4 <> 0 THEN 'span-' || (i - 1) END,
-           (ARRAY['acme', 'globex', 'initech'])[1 + floor(r_project * 3)::int],
-           (ARRAY['chat', 'search', 'summarize', 'classify', 'extract', 'translate'])[1 + floor(r_feature * 6)::int],
-           'user-' || floor(r_user * 500)::int,
-           m.provider, m.model, tin, tout, floor(tin * r_cache * 0.5)::int,
-           40 + floor(-ln(1 - r_latency) * 900)::int,
-           round((tin * m.in_price + tout * m.out_price) / 1e6, 6),
-           CASE WHEN r_verified < 0.1 THEN round((tin * m.in_price + tout * m.out_price) / 1e6 * (0.9 + 0.2 * r_cache)::numeric, 6) END,
-           r_cache < 0.15, jsonb_build_object('sdk', 'bench', 'attempt', 1 + floor(r_user * 3)::int),
-           start + span * ((i - first_i + r_time) / n)
-    FROM (SELECT i, random() AS r_project, random() AS r_feature, random() AS r_user, random() AS r_model,
-                 50 + floor(power(random(), 2) * 4000)::int AS tin, 10 + floor(random() * 1500)::int AS tout,
-                 random() AS r_cache, random() AS r_latency, random() AS r_verified, random() AS r_time
-          FROM generate_series(first_i, first_i + n - 1) AS i) AS r
-    CROSS JOIN LATERAL (
-        SELECT * FROM (VALUES
-            (0.00, 0.35, 'openai', 'gpt-4o-mini', 0.15, 0.60),
-            (0.35, 0.60, 'openai', 'gpt-4o', 2.50, 10.00),
-            (0.60, 0.80, 'anthropic', 'claude-3-5-haiku', 0.80, 4.00),
-            (0.80, 0.95, 'anthropic', 'claude-3-5-sonnet', 3.00, 15.00),
-            (0.95, 1.01, 'google', 'gemini-1.5-pro', 1.25, 5.00)
-        ) AS v(lo, hi, provider, model, in_price, out_price)
-        WHERE r.r_model >= v.lo AND r.r_model < v.hi
-    ) AS m;
-$$;
-SQL
-}
+create_generator() { psql_bench -f "$REPO/bench/generator.sql"; }
 
-# Loads events [first, first + n) over the 719 whole UTC hours before the current one.
 load_events() { # $1 first_i, $2 n, $3 seed
     local start
     start=$(psql_bench -c "SELECT date_trunc('hour', now(), 'UTC') - interval '719 hours'")
