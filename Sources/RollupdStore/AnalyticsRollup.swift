@@ -18,7 +18,7 @@ struct AnalyticsRollup: SourceRollup {
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
         let row = try connection.query(
-            Self.applySQL, [window.from, window.to, window.includePreexisting], context: "roll up analytics_events"
+            Self.applySQL, window.parameters, context: "roll up analytics_events"
         ).singleRow("roll up analytics_events")
         let touchedHours = try row.string(3)
         if touchedHours != "{}" {
@@ -44,7 +44,7 @@ struct AnalyticsRollup: SourceRollup {
             SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, session_id, event_type,
                    nullif(tool_name, '') AS tool, nullif(properties ->> 'riskMode', '') AS risk, 1 AS sign
             FROM analytics_events
-            WHERE (rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL)
+            WHERE \(XidWindow.predicate)
             UNION ALL
             SELECT date_trunc('hour', occurred_at, 'UTC'), session_id, event_type,
                    nullif(tool_name, ''), nullif(risk_mode, ''), -1

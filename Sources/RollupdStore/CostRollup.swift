@@ -11,7 +11,7 @@ struct CostRollup: SourceRollup {
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
         let row = try connection.query(
-            Self.applySQL, [window.from, window.to, window.includePreexisting, timeZone],
+            Self.applySQL, window.parameters + [timeZone],
             context: "roll up events"
         ).singleRow("roll up events")
         let emptied = try row.string(3)
@@ -21,7 +21,7 @@ struct CostRollup: SourceRollup {
         }
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
-            let rejected = try connection.query(Self.rejectSQL, [window.from, window.to, window.includePreexisting],
+            let rejected = try connection.query(Self.rejectSQL, window.parameters,
                                                 context: "record rejected events").singleRow("rejected events")
             counts.rejectedCount = try rejected.int64(0)
             counts.newlyRejectedIDs = rejected[1] ?? ""
@@ -47,7 +47,7 @@ struct CostRollup: SourceRollup {
                    latency_ms::bigint AS latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd)::numeric AS cost, 1 AS sign
             FROM events
-            WHERE (rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL)
+            WHERE \(XidWindow.predicate)
             UNION ALL
             SELECT row_id, project_id, feature, model, created_at, input_tokens, output_tokens, latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd), -1
@@ -88,7 +88,7 @@ struct CostRollup: SourceRollup {
             INSERT INTO rollupd.rejected_rows (source, row_id, reason)
             SELECT 'events', id::text, 'negative or missing tokens, latency, cost or key'
             FROM events
-            WHERE ((rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL))
+            WHERE \(XidWindow.predicate)
               AND NOT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms,
                   coalesce(verified_cost_usd, estimated_cost_usd), project_id, feature, model, created_at)
             ON CONFLICT DO NOTHING

@@ -120,8 +120,6 @@ public struct RollupEngine: Sendable {
             let state = try connection.query("""
                 SELECT watermark::text, initialized, day_time_zone,
                        greatest(pg_snapshot_xmin(pg_current_snapshot()), watermark)::text,
-                       least(now(), (SELECT min(xact_start) FROM pg_stat_activity
-                                     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())),
                        extract(epoch FROM least(now(), (SELECT min(xact_start) FROM pg_stat_activity
                                      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())))
                 FROM rollupd.sources WHERE source = $1 FOR UPDATE
@@ -148,14 +146,14 @@ public struct RollupEngine: Sendable {
                     watermark = $2::xid8, initialized = true, day_time_zone = $3,
                     last_pass_started_at = now(), last_pass_duration_ms = $4,
                     last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
-                    caught_up_at = now(), total_passes = total_passes + 1, fresh_as_of = $8::timestamptz
+                    caught_up_at = now(), total_passes = total_passes + 1, fresh_as_of = to_timestamp($8::float8)
                 WHERE source = $1
                 RETURNING total_passes
                 """, [source.rawValue, horizon, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
-                      counts.added, counts.removed, counts.rejectedCount, try state.string(4)],
+                      counts.added, counts.removed, counts.rejectedCount, try state.double(4)],
                 context: "advance \(source.rawValue) watermark").singleRow("advance watermark").int64(0)
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
-                              horizon: horizon, duration: duration, freshAsOf: try state.double(5), number: pass)
+                              horizon: horizon, duration: duration, freshAsOf: try state.double(4), number: pass)
         }
     }
 }

@@ -10,6 +10,13 @@ public enum RollupSource: String, CaseIterable, Sendable {
 
 /// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003).
 public struct XidWindow: Sendable, Equatable {
+    /// The rows of a source table inside the window; $1 from, $2 to, $3 includePreexisting.
+    /// The one definition every statement that reads a window uses.
+    static let predicate = "((rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL))"
+
+    /// Its parameters, in the order `predicate` numbers them.
+    var parameters: [any PGParameter] { [from, to, includePreexisting] }
+
     /// The watermark: every row below it is already counted.
     public var from: String
     /// The horizon: the snapshot's xmin, below which every transaction has finished.
