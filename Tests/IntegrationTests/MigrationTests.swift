@@ -26,13 +26,7 @@ import Testing
             let connection = try database.connect()
             // Seed 001's Drizzle schema (events and its own cost_aggregates, integer counters) with rows.
             try connection.execute(script: """
-                CREATE TABLE events (
-                  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), trace_id text NOT NULL, span_id text NOT NULL,
-                  parent_span_id text, project_id text NOT NULL DEFAULT 'default', feature text NOT NULL, user_id text,
-                  provider text NOT NULL, model text NOT NULL, input_tokens integer NOT NULL, output_tokens integer NOT NULL,
-                  cached_tokens integer NOT NULL DEFAULT 0, latency_ms integer NOT NULL,
-                  estimated_cost_usd numeric(12, 6) NOT NULL, verified_cost_usd numeric(12, 6),
-                  is_cache_hit boolean NOT NULL DEFAULT false, metadata jsonb, created_at timestamptz NOT NULL DEFAULT now());
+                \(SeedSchema.events)
                 CREATE INDEX idx_events_created_at ON events (created_at);
                 CREATE TABLE cost_aggregates (
                   id uuid PRIMARY KEY DEFAULT gen_random_uuid(), project_id text NOT NULL DEFAULT 'default',
