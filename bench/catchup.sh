@@ -12,7 +12,7 @@
 #   --smoke              N=20000, M=100, one repetition of everything (CI: keeps this script alive)
 #   --keep               keep the database rollupd_bench afterwards
 #   --admin-url CONNINFO superuser conninfo/URI on the postgres database
-#                        (default $BENCH_ADMIN_URL, else host=127.0.0.1 port=55999 user=postgres dbname=postgres)
+#                        (default $BENCH_ADMIN_URL, else host=127.0.0.1 port=55432 user=postgres dbname=postgres)
 #
 # Environment: ROLLUPD_BINARY (a prebuilt binary, used as is; unset: .build/release/rollupd, brought
 # up to date with `swift build -c release` first), BENCH_ADMIN_URL. Any other ROLLUPD_* variable is
@@ -35,7 +35,7 @@ ROUNDS=5
 REPS=3
 SMOKE=0
 KEEP=0
-ADMIN_URL="${BENCH_ADMIN_URL:-host=127.0.0.1 port=55999 user=postgres dbname=postgres}"
+ADMIN_URL="${BENCH_ADMIN_URL:-host=127.0.0.1 port=55432 user=postgres dbname=postgres}"
 ROLLUPD="${ROLLUPD_BINARY:-.build/release/rollupd}"
 events_set=0 new_set=0
 
