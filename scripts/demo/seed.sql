@@ -277,16 +277,7 @@ typed AS (
 ),
 tooled AS (
     SELECT ty.*,
-           CASE event_type
-               WHEN 'page_view' THEN CASE WHEN k > 1 AND r_tool_ev < .50 THEN main_tool END
-               WHEN 'tool_used' THEN CASE WHEN r_tool_ev < .70 THEN main_tool
-                                          WHEN r_tool_ev < .85 THEN 'Start/Sit' WHEN r_tool_ev < .93 THEN 'FAAB'
-                                          ELSE 'Decisions' END
-               WHEN 'feature_interaction' THEN CASE WHEN r_tool_ev < .70 THEN main_tool END
-               WHEN 'cache_hit' THEN CASE WHEN r_tool_ev < .60 THEN 'Start/Sit' WHEN r_tool_ev < .90 THEN 'Decisions'
-                                          ELSE 'FAAB' END
-               ELSE CASE WHEN r_tool_ev < .55 THEN 'Start/Sit' WHEN r_tool_ev < .85 THEN 'Decisions' END
-           END AS tool_name
+           demo.analytics_tool(event_type, main_tool, r_tool_ev, k > 1) AS tool_name
     FROM typed AS ty
 )
 SELECT md5('seed-analytics-' || n || '-' || k)::uuid::text,
@@ -294,27 +285,8 @@ SELECT md5('seed-analytics-' || n || '-' || k)::uuid::text,
        's-' || n,
        event_type,
        tool_name,
-       CASE event_type
-           WHEN 'page_view' THEN 'view'
-           WHEN 'tool_used' THEN CASE WHEN r_action < .60 THEN 'run' WHEN r_action < .85 THEN 'compare' ELSE 'export' END
-           WHEN 'feature_interaction' THEN CASE WHEN r_action < .35 THEN 'open_details' WHEN r_action < .60 THEN 'toggle_view'
-                                                WHEN r_action < .80 THEN 'sort' ELSE 'filter' END
-           WHEN 'cache_hit' THEN 'cached_result'
-           ELSE 'set_risk_mode'
-       END,
-       CASE event_type
-           WHEN 'page_view' THEN jsonb_build_object(
-               'path', CASE tool_name WHEN 'Start/Sit' THEN '/tools/start-sit' WHEN 'FAAB' THEN '/tools/faab'
-                                      WHEN 'Decisions' THEN '/tools/decisions' ELSE '/' END)
-           WHEN 'tool_used' THEN jsonb_build_object('durationMs', 120 + floor(2400 * r_num ^ 2)::integer,
-                                                    'week', 1 + floor(18 * r_prop)::integer)
-               || CASE WHEN r_prop < .60 THEN jsonb_build_object('riskMode', risk_mode) ELSE '{}' END
-           WHEN 'feature_interaction' THEN jsonb_build_object('element',
-                   CASE WHEN r_num < .40 THEN 'player_card' WHEN r_num < .70 THEN 'matchup_table' ELSE 'projection_chart' END)
-               || CASE WHEN r_prop < .30 THEN jsonb_build_object('riskMode', risk_mode) ELSE '{}' END
-           WHEN 'cache_hit' THEN jsonb_build_object('ageSeconds', floor(3600 * r_num)::integer)
-           ELSE jsonb_build_object('riskMode', new_risk_mode, 'previousRiskMode', risk_mode)
-       END,
+       demo.analytics_action(event_type, r_action),
+       demo.analytics_properties(event_type, tool_name, risk_mode, new_risk_mode, r_num, r_prop),
        user_id IS NULL OR r_demo < .10,
        occurred_at,
        -- Usually received within a second or two; offline mobile sessions sync hours later.

@@ -6,7 +6,8 @@
 --   * 7-13 analytics events in a handful of live sessions,
 --   * verification of 1-3 recent, still unverified events (the reconciliation job).
 --
--- Not seeded: every batch is different. Same shapes and prices as scripts/demo/seed.sql.
+-- Not seeded: every batch is different. Same shapes and prices as scripts/demo/seed.sql (the
+-- analytics shapes are the functions of scripts/demo/shapes.sql, loaded before the seed).
 -- Everything happens in one transaction, so rollupd sees a batch entirely or not at all.
 
 \set ON_ERROR_STOP on
@@ -124,42 +125,15 @@ typed AS (
 ),
 tooled AS (
     SELECT ty.*,
-           CASE event_type
-               WHEN 'page_view' THEN CASE WHEN r_tool < .50 THEN main_tool END
-               WHEN 'tool_used' THEN CASE WHEN r_tool < .70 THEN main_tool WHEN r_tool < .85 THEN 'Start/Sit'
-                                          WHEN r_tool < .93 THEN 'FAAB' ELSE 'Decisions' END
-               WHEN 'feature_interaction' THEN CASE WHEN r_tool < .70 THEN main_tool END
-               WHEN 'cache_hit' THEN CASE WHEN r_tool < .60 THEN 'Start/Sit' WHEN r_tool < .90 THEN 'Decisions'
-                                          ELSE 'FAAB' END
-               ELSE CASE WHEN r_tool < .55 THEN 'Start/Sit' WHEN r_tool < .85 THEN 'Decisions' END
-           END AS tool_name
+           demo.analytics_tool(event_type, main_tool, r_tool, true) AS tool_name
     FROM typed AS ty
 )
 SELECT user_id,
        's-' || sess,
        event_type,
        tool_name,
-       CASE event_type
-           WHEN 'page_view' THEN 'view'
-           WHEN 'tool_used' THEN CASE WHEN r_action < .60 THEN 'run' WHEN r_action < .85 THEN 'compare' ELSE 'export' END
-           WHEN 'feature_interaction' THEN CASE WHEN r_action < .35 THEN 'open_details' WHEN r_action < .60 THEN 'toggle_view'
-                                                WHEN r_action < .80 THEN 'sort' ELSE 'filter' END
-           WHEN 'cache_hit' THEN 'cached_result'
-           ELSE 'set_risk_mode'
-       END,
-       CASE event_type
-           WHEN 'page_view' THEN jsonb_build_object(
-               'path', CASE tool_name WHEN 'Start/Sit' THEN '/tools/start-sit' WHEN 'FAAB' THEN '/tools/faab'
-                                      WHEN 'Decisions' THEN '/tools/decisions' ELSE '/' END)
-           WHEN 'tool_used' THEN jsonb_build_object('durationMs', 120 + floor(2400 * r_num ^ 2)::integer,
-                                                    'week', 1 + floor(18 * r_prop)::integer)
-               || CASE WHEN r_prop < .60 THEN jsonb_build_object('riskMode', risk_mode) ELSE '{}' END
-           WHEN 'feature_interaction' THEN jsonb_build_object('element',
-                   CASE WHEN r_num < .40 THEN 'player_card' WHEN r_num < .70 THEN 'matchup_table' ELSE 'projection_chart' END)
-               || CASE WHEN r_prop < .30 THEN jsonb_build_object('riskMode', risk_mode) ELSE '{}' END
-           WHEN 'cache_hit' THEN jsonb_build_object('ageSeconds', floor(3600 * r_num)::integer)
-           ELSE jsonb_build_object('riskMode', new_risk_mode, 'previousRiskMode', risk_mode)
-       END,
+       demo.analytics_action(event_type, r_action),
+       demo.analytics_properties(event_type, tool_name, risk_mode, new_risk_mode, r_num, r_prop),
        user_id IS NULL,
        occurred_at,
        occurred_at + interval '50 milliseconds' + interval '900 milliseconds' * r_num
