@@ -1,12 +1,14 @@
 import Postgres
 
-/// `events` -> `cost_aggregates`: hour buckets in UTC, day buckets in rollup.time_zone.
+/// `events` -> `cost_aggregates` and, for events with a user, `user_cost_aggregates`: hour
+/// buckets in UTC, day buckets in rollup.time_zone.
 struct CostRollup: SourceRollup {
     let source = RollupSource.events
     let usesTimeZone = true
 
     func clearAll(on connection: PGConnection) throws {
         try connection.query("DELETE FROM cost_aggregates", context: "clear cost_aggregates")
+        try connection.query("DELETE FROM user_cost_aggregates", context: "clear user_cost_aggregates")
     }
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
@@ -18,6 +20,10 @@ struct CostRollup: SourceRollup {
         if emptied != "{}" {
             // A bucket whose every event went away disappears, as a recomputation would show it.
             try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0", [emptied], context: "drop emptied cost buckets")
+        }
+        let emptiedUsers = try row.string(5)
+        if emptiedUsers != "{}" {
+            try connection.query("DELETE FROM user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0", [emptiedUsers], context: "drop emptied user buckets")
         }
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
@@ -42,21 +48,21 @@ struct CostRollup: SourceRollup {
         WITH consumed AS (
             DELETE FROM rollupd.event_changes RETURNING *
         ), contributions AS (
-            SELECT id::text AS row_id, project_id, feature, model, created_at,
+            SELECT id::text AS row_id, project_id, feature, model, user_id, created_at,
                    input_tokens::bigint AS input_tokens, output_tokens::bigint AS output_tokens,
                    latency_ms::bigint AS latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd)::numeric AS cost, 1 AS sign
             FROM events
             WHERE \(XidWindow.predicate)
             UNION ALL
-            SELECT row_id, project_id, feature, model, created_at, input_tokens, output_tokens, latency_ms,
+            SELECT row_id, project_id, feature, model, user_id, created_at, input_tokens, output_tokens, latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd), -1
             FROM consumed
             WHERE coalesce(old_xid, '0'::xid8) < $1::xid8
         ), fine AS (
             SELECT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms, cost,
                        project_id, feature, model, created_at) AS valid,
-                   project_id, feature, model,
+                   project_id, feature, model, user_id,
                    date_trunc('hour', created_at, 'UTC') AS hour,
                    date_trunc('day', created_at, $4::text) AS day,
                    sum(sign * cost) AS cost,
@@ -66,17 +72,22 @@ struct CostRollup: SourceRollup {
                    count(*) FILTER (WHERE sign > 0) AS added,
                    count(*) FILTER (WHERE sign < 0) AS removed
             FROM contributions
-            GROUP BY 1, 2, 3, 4, 5, 6
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
         ), hour_up AS (
         \(upsert(period: "hour", bucket: "hour"))
         ), day_up AS (
         \(upsert(period: "day", bucket: "day"))
+        ), user_hour_up AS (
+        \(userUpsert(period: "hour", bucket: "hour"))
+        ), user_day_up AS (
+        \(userUpsert(period: "day", bucket: "day"))
         )
         SELECT coalesce((SELECT sum(added) FROM fine WHERE valid), 0)::bigint,
                coalesce((SELECT sum(removed) FROM fine WHERE valid), 0)::bigint,
                (SELECT count(*) FROM hour_up) + (SELECT count(*) FROM day_up),
                ARRAY(SELECT id FROM hour_up WHERE call_count = 0 UNION ALL SELECT id FROM day_up WHERE call_count = 0)::text,
-               coalesce((SELECT sum(added) FROM fine WHERE NOT valid), 0)::bigint
+               coalesce((SELECT sum(added) FROM fine WHERE NOT valid), 0)::bigint,
+               ARRAY(SELECT id FROM user_hour_up WHERE call_count = 0 UNION ALL SELECT id FROM user_day_up WHERE call_count = 0)::text
         """
 
     /// Records the window's invalid new rows, once each, and returns the ids recorded for the first
@@ -118,6 +129,21 @@ struct CostRollup: SourceRollup {
         """
     }
 
+    /// The same deltas per user and project, for user budgets; events without a user are left out.
+    static func userUpsert(period: String, bucket: String) -> String {
+        """
+            INSERT INTO user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+            SELECT project_id, user_id, '\(period)', \(bucket), sum(cost), sum(tokens), sum(calls)
+            FROM fine WHERE valid AND user_id IS NOT NULL
+            GROUP BY project_id, user_id, \(bucket)
+            ON CONFLICT (user_id, period, period_start, project_id) DO UPDATE SET
+                total_cost = u.total_cost + excluded.total_cost,
+                total_tokens = u.total_tokens + excluded.total_tokens,
+                call_count = u.call_count + excluded.call_count
+            RETURNING id, call_count
+        """
+    }
+
     /// Every hour and local day overlapping [from, to): $1 from, $2 to (epoch seconds), $3 time zone.
     static let boundsSQL = """
         SELECT date_trunc('hour', to_timestamp($1::float8), 'UTC') AS hour_from,
@@ -129,7 +155,11 @@ struct CostRollup: SourceRollup {
 
     /// $1 from, $2 to, $3 time zone.
     static let rebuildClearSQL = """
-        WITH bounds AS (\(boundsSQL))
+        WITH bounds AS (\(boundsSQL)), users AS (
+            DELETE FROM user_cost_aggregates u USING bounds b
+            WHERE (u.period = 'hour' AND u.period_start >= b.hour_from AND u.period_start < b.hour_to)
+               OR (u.period = 'day' AND u.period_start >= b.day_from AND u.period_start < b.day_to)
+        )
         DELETE FROM cost_aggregates ca USING bounds b
         WHERE (ca.period = 'hour' AND ca.period_start >= b.hour_from AND ca.period_start < b.hour_to)
            OR (ca.period = 'day' AND ca.period_start >= b.day_from AND ca.period_start < b.day_to)
@@ -139,7 +169,7 @@ struct CostRollup: SourceRollup {
     static let rebuildSQL = """
         WITH bounds AS (\(boundsSQL)),
         counted AS (
-            SELECT e.project_id, e.feature, e.model, e.created_at,
+            SELECT e.project_id, e.feature, e.model, e.user_id, e.created_at,
                    (e.input_tokens::bigint + e.output_tokens) AS tokens, e.latency_ms::bigint AS latency_ms,
                    coalesce(e.verified_cost_usd, e.estimated_cost_usd)::numeric AS cost
             FROM events e, bounds b
@@ -148,6 +178,15 @@ struct CostRollup: SourceRollup {
               AND coalesce(e.rollupd_xid, '0'::xid8) < $4::xid8
               AND rollupd.cost_row_is_valid(e.input_tokens, e.output_tokens, e.latency_ms,
                   coalesce(e.verified_cost_usd, e.estimated_cost_usd), e.project_id, e.feature, e.model, e.created_at)
+        ), users AS (
+            INSERT INTO user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+            SELECT project_id, user_id, 'hour', date_trunc('hour', created_at, 'UTC'), sum(cost), sum(tokens), count(*)
+            FROM counted, bounds b WHERE user_id IS NOT NULL AND created_at >= b.hour_from AND created_at < b.hour_to
+            GROUP BY 1, 2, 4
+            UNION ALL
+            SELECT project_id, user_id, 'day', date_trunc('day', created_at, $3::text), sum(cost), sum(tokens), count(*)
+            FROM counted, bounds b WHERE user_id IS NOT NULL AND created_at >= b.day_from AND created_at < b.day_to
+            GROUP BY 1, 2, 4
         )
         INSERT INTO cost_aggregates (project_id, feature, model, period, period_start,
             total_cost, total_tokens, call_count, total_latency_ms, avg_latency)

@@ -260,6 +260,7 @@ import Darwin
                 try Workload.verifySome(40, random: &random, on: connection)
                 try Workload.deleteSome(25, random: &random, on: connection)
                 try Workload.reshuffleAnalytics(25, random: &random, on: connection)
+                try Workload.reassignUsers(15, random: &random, on: connection)
             }
             let second = try await Self.waitUntilRolledUp(timeZone: "UTC", session: session, daemon: daemon, timeout: Self.rollupTimeout)
             #expect(second == [], "\(daemon.stderrText)")

@@ -24,6 +24,7 @@ import Testing
                 try Workload.verifySome(25, random: &random, on: connection)
                 try Workload.deleteSome(10, random: &random, on: connection)
                 try Workload.reshuffleAnalytics(10, random: &random, on: connection)
+                try Workload.reassignUsers(8, random: &random, on: connection)
                 if round % 2 == 1 { try passAll(engine, on: connection) }
             }
             try passAll(engine, on: connection)

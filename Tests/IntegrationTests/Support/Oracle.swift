@@ -34,6 +34,35 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
+    /// user_cost_aggregates as recomputed from events that name a user.
+    static func userCostAggregates(timeZone: String, on connection: PGConnection) throws -> [String] {
+        try connection.query("""
+            WITH valid AS (
+                SELECT project_id, user_id, created_at, input_tokens::bigint + output_tokens::bigint AS tokens,
+                       coalesce(verified_cost_usd, estimated_cost_usd) AS cost
+                FROM events
+                WHERE user_id IS NOT NULL AND input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0
+                  AND coalesce(verified_cost_usd, estimated_cost_usd) >= 0
+            ), bucketed AS (
+                SELECT *, 'hour' AS period, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start FROM valid
+                UNION ALL
+                SELECT *, 'day', date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 FROM valid
+            )
+            SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
+                             sum(cost)::numeric(30, 6), sum(tokens), count(*))
+            FROM bucketed GROUP BY user_id, project_id, period, period_start
+            ORDER BY 1
+            """, [timeZone]).rows.map { try $0.string(0) }
+    }
+
+    static func actualUserCostAggregates(on connection: PGConnection) throws -> [String] {
+        try connection.query("""
+            SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
+                             total_cost::numeric(30, 6), total_tokens, call_count)
+            FROM user_cost_aggregates ORDER BY 1
+            """).rows.map { try $0.string(0) }
+    }
+
     /// hourly_rollups as recomputed from analytics_events.
     static func hourlyRollups(on connection: PGConnection) throws -> [String] {
         try connection.query("""
@@ -61,7 +90,7 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
-    /// Both comparisons at once; the returned strings describe the first differences, empty when equal.
+    /// Every comparison at once; the returned strings describe the first differences, empty when equal.
     static func differences(timeZone: String, on connection: PGConnection) throws -> [String] {
         func diff(_ name: String, expected: [String], actual: [String]) -> [String] {
             let missing = Set(expected).subtracting(actual).sorted().prefix(5).map { "\(name) missing/wrong: \($0)" }
@@ -70,6 +99,8 @@ enum Oracle {
         }
         return diff("cost_aggregates", expected: try costAggregates(timeZone: timeZone, on: connection),
                     actual: try actualCostAggregates(on: connection))
+            + diff("user_cost_aggregates", expected: try userCostAggregates(timeZone: timeZone, on: connection),
+                   actual: try actualUserCostAggregates(on: connection))
             + diff("hourly_rollups", expected: try hourlyRollups(on: connection), actual: try actualHourlyRollups(on: connection))
     }
 }

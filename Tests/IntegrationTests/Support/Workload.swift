@@ -6,6 +6,8 @@ enum Workload {
     static let projects = ["acme-web", "acme-mobile", "internal"]
     static let features = ["chat", "summarize", "search"]
     static let models = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]
+    /// nil: events the product records without a user (background jobs).
+    static let users = ["u-ana", "u-ben", "u-chen", "u-dara", nil]
     static let eventTypes = ["tool_used", "cache_hit", "risk_mode_changed", "page_view"]
     static let tools = ["Start/Sit", "FAAB", "Decisions", "", nil]
     static let risks = ["protect", "neutral", "chase", "", nil]
@@ -16,7 +18,7 @@ enum Workload {
         var parameters: [any PGParameter] = []
         for _ in 0..<count {
             let base = parameters.count
-            rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::int, $\(base + 5)::int, $\(base + 6)::int, $\(base + 7)::numeric, now() - $\(base + 8)::float8 * interval '1 second')")
+            rows.append("($\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4)::int, $\(base + 5)::int, $\(base + 6)::int, $\(base + 7)::numeric, now() - $\(base + 8)::float8 * interval '1 second', $\(base + 9))")
             parameters += [
                 projects.randomElement(using: &random)!, features.randomElement(using: &random)!,
                 models.randomElement(using: &random)!,
@@ -24,13 +26,14 @@ enum Workload {
                 Int.random(in: 50...9000, using: &random),
                 String(format: "%.6f", Double.random(in: 0...0.5, using: &random)),
                 Double(Int.random(in: 0...(maxAgeHours * 3600), using: &random)),
+                users.randomElement(using: &random)!,
             ]
         }
         try connection.query("""
             INSERT INTO events (project_id, feature, model, input_tokens, output_tokens, latency_ms,
-                                estimated_cost_usd, created_at, trace_id, span_id, provider)
-            SELECT p, f, m, i, o, l, c, t, 'trace', 'span', 'openai'
-            FROM (VALUES \(rows.joined(separator: ", "))) AS v(p, f, m, i, o, l, c, t)
+                                estimated_cost_usd, created_at, user_id, trace_id, span_id, provider)
+            SELECT p, f, m, i, o, l, c, t, u, 'trace', 'span', 'openai'
+            FROM (VALUES \(rows.joined(separator: ", "))) AS v(p, f, m, i, o, l, c, t, u)
             """, parameters)
     }
 
@@ -60,6 +63,14 @@ enum Workload {
             UPDATE events SET verified_cost_usd = round((estimated_cost_usd * $2::float8)::numeric, 6)
             WHERE id IN (SELECT id FROM events ORDER BY md5(id::text || $3) LIMIT $1)
             """, [count, Double.random(in: 0.5...1.5, using: &random), String(random.next())])
+    }
+
+    /// Moves a few events to another user (or to none): user_cost_aggregates must follow.
+    static func reassignUsers(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        try connection.query("""
+            UPDATE events SET user_id = CASE WHEN user_id IS NULL THEN 'u-moved' WHEN abs(hashtext(id::text)) % 3 = 0 THEN NULL ELSE user_id || '-2' END
+            WHERE id IN (SELECT id FROM events ORDER BY md5(id::text || $2) LIMIT $1)
+            """, [count, String(random.next())])
     }
 
     static func deleteSome(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
@@ -95,6 +106,7 @@ enum Workload {
                     if Int.random(in: 0..<3, using: &local) == 0 { try verifySome(3, random: &local, on: connection) }
                     if Int.random(in: 0..<5, using: &local) == 0 { try deleteSome(2, random: &local, on: connection) }
                     if Int.random(in: 0..<8, using: &local) == 0 { try reshuffleAnalytics(2, random: &local, on: connection) }
+                    if Int.random(in: 0..<8, using: &local) == 0 { try reassignUsers(2, random: &local, on: connection) }
                     return true
                 } catch let error as PGError where error.isSerializationConflict {
                     try connection.query("ROLLBACK")
