@@ -12,7 +12,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         guard let key else { return "config: \(message)" }
-        guard ConfigKeys.names.contains(key) else { return "config key '\(key)': \(message)" }
+        guard ConfigKeys.isKnown(key) else { return "config key '\(key)': \(message)" }
         return "config key '\(key)': \(message) (in the file, or overridden by \(RollupdConfig.environmentName(for: key)))"
     }
 }

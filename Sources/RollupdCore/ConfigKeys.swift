@@ -30,11 +30,43 @@ public enum ConfigKeys {
         Key(name: "retention.hourly_rollups", defaultValue: "90d", isSecret: false),
         Key(name: "metrics.listen", defaultValue: "127.0.0.1:9464", isSecret: false),
         Key(name: "metrics.max_lag", defaultValue: "5m", isSecret: false),
+        Key(name: "budgets.evaluate_interval", defaultValue: "1m", isSecret: false),
+        Key(name: "budgets.forecast_after_days", defaultValue: "3", isSecret: false),
+        Key(name: "budgets.period_closed_notice", defaultValue: "false", isSecret: false),
+        Key(name: "budgets.week_start", defaultValue: "monday", isSecret: false),
+        Key(name: "alerts.connect_timeout", defaultValue: "5s", isSecret: false),
+        Key(name: "alerts.request_timeout", defaultValue: "10s", isSecret: false),
+        Key(name: "alerts.retry_max_delay", defaultValue: "5m", isSecret: false),
+        Key(name: "alerts.max_age", defaultValue: "24h", isSecret: false),
+        Key(name: "alerts.min_interval", defaultValue: "1s", isSecret: false),
         Key(name: "log.level", defaultValue: "info", isSecret: false),
         Key(name: "log.format", defaultValue: "auto", isSecret: false),
     ]
 
     public static let names: Set<String> = Set(all.map(\.name))
+
+    /// `channels` is the one section whose entries are named by the operator: `channels.<name>.<key>`.
+    public static let channelSection = "channels"
+    public static let channelKeys: [Key] = [
+        Key(name: "url", defaultValue: "", isSecret: true),
+        Key(name: "url_file", defaultValue: "", isSecret: false),
+        Key(name: "format", defaultValue: "slack", isSecret: false),
+        Key(name: "signing_secret", defaultValue: "", isSecret: true),
+        Key(name: "signing_secret_file", defaultValue: "", isSecret: false),
+    ]
+
+    /// Whether `key` is a known key: a fixed one, or `channels.<valid name>.<channel key>`.
+    public static func isKnown(_ key: String) -> Bool {
+        if names.contains(key) { return true }
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == channelSection && isValidChannelName(String(parts[1]))
+            && channelKeys.contains { $0.name == parts[2] }
+    }
+
+    /// Lower-case letters, digits and underscores, so every key maps to an environment variable.
+    public static func isValidChannelName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
 
     static func defaultValue(_ name: String) -> String {
         all.first { $0.name == name }!.defaultValue

@@ -16,7 +16,7 @@ extension RollupdConfig {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw ConfigError(key: nil, "file \(path) \(reason) (set --config or ROLLUPD_CONFIG)")
         }
-        try checkKnownKeys(yaml: text, path: path)
+        let channelNames = try checkKnownKeys(yaml: text, path: path)
         let file: FileProvider<YAMLSnapshot>
         do {
             file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
@@ -25,12 +25,14 @@ extension RollupdConfig {
         }
         let overrides = EnvironmentVariablesProvider(environmentVariables: environment)
             .prefixKeys(with: ["rollupd"])
-        return try parse(ConfigReader(providers: [overrides, file]))
+        return try parse(ConfigReader(providers: [overrides, file]), channelNames: channelNames)
     }
 
     /// Validates every key. Values are read as text and parsed here, so a malformed value is an
     /// error naming its key instead of a silent fall-back to the default.
-    public static func parse(_ reader: ConfigReader) throws(ConfigError) -> RollupdConfig {
+    /// - Parameter channelNames: the names under `channels:` in the file (the one section whose
+    ///   keys the operator chooses).
+    public static func parse(_ reader: ConfigReader, channelNames: [String] = []) throws(ConfigError) -> RollupdConfig {
         func text(_ key: String) -> String {
             let secret = ConfigKeys.all.first { $0.name == key }?.isSecret ?? false
             return reader.string(forKey: ConfigKey(key), isSecret: secret)?
@@ -54,7 +56,7 @@ extension RollupdConfig {
             }
         }
 
-        let conninfo = try databaseConninfo(url: text("database.url"), file: text("database.url_file"))
+        let conninfo = try valueOrFile(key: "database.url", value: text("database.url"), fileKey: "database.url_file", file: text("database.url_file"))
         do {
             try PGConnectionSettings(conninfo: conninfo).validate()
         } catch {
@@ -120,6 +122,34 @@ extension RollupdConfig {
             throw ConfigError(key: "log.format", "'\(formatText)' is not one of auto, journal, text")
         }
 
+        let budgets = Budgets(
+            evaluateInterval: try duration("budgets.evaluate_interval"),
+            forecastAfterDays: try {  () throws(ConfigError) -> Double in
+                let raw = text("budgets.forecast_after_days")
+                guard let days = Double(raw), days >= 0, days <= 31 else {
+                    throw ConfigError(key: "budgets.forecast_after_days", "'\(raw)' is not a number of days between 0 and 31")
+                }
+                return days
+            }(),
+            periodClosedNotice: try bool("budgets.period_closed_notice"),
+            weekStartsOnSunday: try {  () throws(ConfigError) -> Bool in
+                switch text("budgets.week_start").lowercased() {
+                case "monday": return false
+                case "sunday": return true
+                case let other: throw ConfigError(key: "budgets.week_start", "'\(other)' is not monday or sunday")
+                }
+            }())
+        let alerts = Alerts(
+            connectTimeout: try duration("alerts.connect_timeout", minimum: .milliseconds(100)),
+            requestTimeout: try duration("alerts.request_timeout", minimum: .milliseconds(100)),
+            retryMaxDelay: try duration("alerts.retry_max_delay", minimum: .seconds(1)),
+            maxAge: try duration("alerts.max_age", minimum: .seconds(1)),
+            minInterval: try duration("alerts.min_interval"))
+        var channels: [String: Channel] = [:]
+        for name in channelNames {
+            channels[name] = try channel(name, reader: reader)
+        }
+
         let directory = text("migrations.directory")
         guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
 
@@ -134,19 +164,53 @@ extension RollupdConfig {
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
             retention: retention,
             metrics: metrics,
-            log: Log(level: level, format: format)
+            log: Log(level: level, format: format),
+            budgets: budgets,
+            alerts: alerts,
+            channels: channels
         )
     }
 
-    /// `database.url`, or the contents of `database.url_file` (systemd's LoadCredential= puts
-    /// secrets in such files); never both.
-    private static func databaseConninfo(url: String, file: String) throws(ConfigError) -> String {
-        guard !file.isEmpty else { return url }
-        guard url.isEmpty else {
-            throw ConfigError(key: "database.url_file", "set either database.url or database.url_file, not both")
+    /// `channels.<name>.*`. The URL and secret are never echoed back in an error.
+    private static func channel(_ name: String, reader: ConfigReader) throws(ConfigError) -> Channel {
+        func text(_ key: String) -> String {
+            let secret = ConfigKeys.channelKeys.first { $0.name == key }?.isSecret ?? false
+            let fallback = ConfigKeys.channelKeys.first { $0.name == key }?.defaultValue ?? ""
+            return reader.string(forKey: ConfigKey("channels.\(name).\(key)"), isSecret: secret)?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? fallback
+        }
+        let prefix = "channels.\(name)."
+        let url = try valueOrFile(key: prefix + "url", value: text("url"), fileKey: prefix + "url_file", file: text("url_file"))
+        let urlKey = text("url_file").isEmpty ? prefix + "url" : prefix + "url_file"
+        guard !url.isEmpty else {
+            throw ConfigError(key: prefix + "url", "channel '\(name)' needs url or url_file")
+        }
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+              let host = parsed.host, !host.isEmpty else {
+            throw ConfigError(key: urlKey, "is not an http:// or https:// URL (value not shown: it is a secret)")
+        }
+        let formatText = text("format").lowercased()
+        guard let format = Channel.Format(rawValue: formatText) else {
+            throw ConfigError(key: prefix + "format", "'\(formatText)' is not one of slack, json")
+        }
+        let secret = try valueOrFile(key: prefix + "signing_secret", value: text("signing_secret"),
+                                     fileKey: prefix + "signing_secret_file", file: text("signing_secret_file"))
+        if secret.hasPrefix("whsec_"), Data(base64Encoded: String(secret.dropFirst(6))) == nil {
+            throw ConfigError(key: text("signing_secret_file").isEmpty ? prefix + "signing_secret" : prefix + "signing_secret_file",
+                              "starts with whsec_ but the rest is not base64 (value not shown: it is a secret)")
+        }
+        return Channel(name: name, url: url, format: format, signingSecret: secret.isEmpty ? nil : secret)
+    }
+
+    /// A secret given inline, or the contents of a file (systemd's LoadCredential= puts secrets
+    /// in such files); never both.
+    private static func valueOrFile(key: String, value: String, fileKey: String, file: String) throws(ConfigError) -> String {
+        guard !file.isEmpty else { return value }
+        guard value.isEmpty else {
+            throw ConfigError(key: fileKey, "set either \(key) or \(fileKey), not both")
         }
         guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw ConfigError(key: "database.url_file", "cannot read \(file)")
+            throw ConfigError(key: fileKey, "cannot read \(file)")
         }
         return contents.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -154,20 +218,26 @@ extension RollupdConfig {
     private static func conninfoKey(file: String) -> String { file.isEmpty ? "database.url" : "database.url_file" }
 
     /// Rejects keys rollupd does not know (a typo would otherwise be silently ignored) and sections
-    /// written as scalars.
-    static func checkKnownKeys(yaml: String, path: String) throws(ConfigError) {
+    /// written as scalars. Returns the channel names found under `channels:`.
+    @discardableResult
+    static func checkKnownKeys(yaml: String, path: String) throws(ConfigError) -> [String] {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
             throw ConfigError(key: nil, "file \(path) is not valid YAML: \(error)")
         }
-        guard let root else { return }  // an empty file: all defaults
+        guard let root else { return [] }  // an empty file: all defaults
         guard let sections = root.mapping else {
             throw ConfigError(key: nil, "file \(path) must be a mapping of sections (database:, rollup:, ...)")
         }
+        var channelNames: [String] = []
         for (sectionNode, body) in sections {
             let section = sectionNode.string ?? "\(sectionNode)"
+            if section == ConfigKeys.channelSection {
+                channelNames = try checkChannels(body)
+                continue
+            }
             guard ConfigKeys.names.contains(where: { $0.hasPrefix(section + ".") }) else {
                 throw ConfigError(key: section, "unknown section (known: \(knownSections.joined(separator: ", ")))")
             }
@@ -185,10 +255,40 @@ extension RollupdConfig {
                 }
             }
         }
+        return channelNames
+    }
+
+    /// `channels:` maps operator-chosen names to mappings of the channel keys.
+    private static func checkChannels(_ body: Node) throws(ConfigError) -> [String] {
+        if body.scalar != nil, body.string?.isEmpty ?? false { return [] }
+        guard let channels = body.mapping else {
+            throw ConfigError(key: ConfigKeys.channelSection, "must map channel names to their settings (channels: {default: {url_file: ...}})")
+        }
+        var names: [String] = []
+        for (nameNode, settings) in channels {
+            let name = nameNode.string ?? "\(nameNode)"
+            guard ConfigKeys.isValidChannelName(name) else {
+                throw ConfigError(key: "channels.\(name)", "channel names use lower-case letters, digits and _ only (they become parts of environment variable names)")
+            }
+            guard let entries = settings.mapping else {
+                throw ConfigError(key: "channels.\(name)", "must be a mapping of \(ConfigKeys.channelKeys.map(\.name).joined(separator: ", "))")
+            }
+            for (keyNode, value) in entries {
+                let key = "channels.\(name).\(keyNode.string ?? "\(keyNode)")"
+                guard ConfigKeys.isKnown(key) else {
+                    throw ConfigError(key: key, "unknown key (known: \(ConfigKeys.channelKeys.map(\.name).joined(separator: ", ")))")
+                }
+                guard value.scalar != nil else {
+                    throw ConfigError(key: key, "must be a single value, not a list or mapping")
+                }
+            }
+            names.append(name)
+        }
+        return names
     }
 
     private static var knownSections: [String] {
-        Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) })).sorted()
+        Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) } + [ConfigKeys.channelSection])).sorted()
     }
 
     private func keepDescription(_ duration: Duration) -> String {
@@ -221,6 +321,19 @@ extension RollupdConfig {
             ("metrics.max_lag", metrics.maxLag.compactDescription),
             ("log.level", log.level.rawValue),
             ("log.format", log.format.rawValue),
-        ]
+            ("budgets.evaluate_interval", budgets.evaluateInterval == .zero ? "0 (budgets off)" : budgets.evaluateInterval.compactDescription),
+            ("budgets.forecast_after_days", String(budgets.forecastAfterDays)),
+            ("budgets.period_closed_notice", String(budgets.periodClosedNotice)),
+            ("budgets.week_start", budgets.weekStartsOnSunday ? "sunday" : "monday"),
+            ("alerts.connect_timeout", alerts.connectTimeout.compactDescription),
+            ("alerts.request_timeout", alerts.requestTimeout.compactDescription),
+            ("alerts.retry_max_delay", alerts.retryMaxDelay.compactDescription),
+            ("alerts.max_age", alerts.maxAge.compactDescription),
+            ("alerts.min_interval", alerts.minInterval.compactDescription),
+        ] + channels.keys.sorted().flatMap { name -> [(key: String, value: String)] in
+            let channel = channels[name]!
+            return [("channels.\(name).url", "<redacted>"), ("channels.\(name).format", channel.format.rawValue),
+                    ("channels.\(name).signing_secret", channel.signingSecret == nil ? "(none)" : "<redacted>")]
+        }
     }
 }

@@ -109,6 +109,74 @@ public struct RollupdConfig: Sendable, Equatable {
         }
     }
 
+    /// How budgets are evaluated (the budgets themselves live in the `budgets` table).
+    public struct Budgets: Sendable, Equatable {
+        /// `budgets.evaluate_interval`: spend is evaluated after every pass that changed cost
+        /// rollups, and at least this often (period rollovers, forecasts). 0 turns budgets off.
+        public var evaluateInterval: Duration
+        /// `budgets.forecast_after_days`: days of a period that must pass before a forecast.
+        public var forecastAfterDays: Double
+        /// `budgets.period_closed_notice`: a notice when a period in which a budget alerted ends.
+        public var periodClosedNotice: Bool
+        /// `budgets.week_start`: weeks start on Monday (ISO) or Sunday.
+        public var weekStartsOnSunday: Bool
+
+        public init(evaluateInterval: Duration = .seconds(60), forecastAfterDays: Double = 3, periodClosedNotice: Bool = false, weekStartsOnSunday: Bool = false) {
+            self.evaluateInterval = evaluateInterval
+            self.forecastAfterDays = forecastAfterDays
+            self.periodClosedNotice = periodClosedNotice
+            self.weekStartsOnSunday = weekStartsOnSunday
+        }
+    }
+
+    /// How alerts are delivered to channels.
+    public struct Alerts: Sendable, Equatable {
+        /// `alerts.connect_timeout`, `alerts.request_timeout`: per HTTP attempt.
+        public var connectTimeout: Duration
+        public var requestTimeout: Duration
+        /// `alerts.retry_max_delay`: the longest wait between two attempts (exponential backoff with jitter).
+        public var retryMaxDelay: Duration
+        /// `alerts.max_age`: an alert still undelivered this long after it was recorded is marked failed.
+        public var maxAge: Duration
+        /// `alerts.min_interval`: at most one message per this interval per channel.
+        public var minInterval: Duration
+
+        public init(connectTimeout: Duration = .seconds(5), requestTimeout: Duration = .seconds(10), retryMaxDelay: Duration = .seconds(300),
+                    maxAge: Duration = .seconds(86400), minInterval: Duration = .seconds(1)) {
+            self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
+            self.retryMaxDelay = retryMaxDelay
+            self.maxAge = maxAge
+            self.minInterval = minInterval
+        }
+    }
+
+    /// A webhook channel, `channels.<name>.*`. Its URL and secret are secrets: never logged.
+    public struct Channel: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+        public enum Format: String, Sendable, Equatable, CaseIterable {
+            /// Slack incoming-webhook body: `text` (complete on its own) plus `blocks`.
+            case slack
+            /// rollupd's documented JSON document (README, "Alert payloads").
+            case json
+        }
+
+        public var name: String
+        public var url: String
+        public var format: Format
+        /// Adds Standard Webhooks headers when set. `whsec_<base64>` is decoded; anything else is used as bytes.
+        public var signingSecret: String?
+
+        public init(name: String, url: String, format: Format = .slack, signingSecret: String? = nil) {
+            self.name = name
+            self.url = url
+            self.format = format
+            self.signingSecret = signingSecret
+        }
+
+        public var description: String { "Channel(\(name), \(format.rawValue), url: <redacted>\(signingSecret == nil ? "" : ", signed"))" }
+        public var debugDescription: String { description }
+    }
+
     public var database: Database
     public var migrations: Migrations
     public var rollup: Rollup
@@ -116,6 +184,10 @@ public struct RollupdConfig: Sendable, Equatable {
     public var retention: Retention
     public var metrics: Metrics
     public var log: Log
+    public var budgets: Budgets = Budgets()
+    public var alerts: Alerts = Alerts()
+    /// By name; budgets name their channel (default 'default').
+    public var channels: [String: Channel] = [:]
 
     public var connectionSettings: PGConnectionSettings {
         PGConnectionSettings(
