@@ -20,6 +20,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // A small HTTP server on Swift concurrency (no SwiftNIO), for /metrics and /healthz.
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // Budget alert webhooks: HTTP client with timeouts, and HMAC signing.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // async-http-client's own dependency; named for its ByteBuffer and HTTP types.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C shims: the system libraries, found through pkg-config.
@@ -74,6 +79,10 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -104,6 +113,8 @@ let package = Package(
             dependencies: [
                 "Postgres", "RollupdCore", "RollupdStore", "RollupdDaemon", "Systemd",
                 .product(name: "Logging", package: "swift-log"),
+                // The test's own webhook receiver, a real HTTP server on 127.0.0.1.
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ],
             swiftSettings: strict
         ),

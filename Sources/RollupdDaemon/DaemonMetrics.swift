@@ -43,9 +43,33 @@ struct DaemonMetrics: Sendable {
         Gauge(label: "rollupd_retention_backlog_rows", dimensions: [("table", table)])
     }
 
+    static func alertsFired(channel: String) -> Counter {
+        Counter(label: "rollupd_alerts_fired_total", dimensions: [("channel", channel)])
+    }
+
+    static func alertsDelivered(channel: String) -> Counter {
+        Counter(label: "rollupd_alerts_delivered_total", dimensions: [("channel", channel)])
+    }
+
+    static func alertsFailed(channel: String) -> Counter {
+        Counter(label: "rollupd_alerts_failed_total", dimensions: [("channel", channel)])
+    }
+
+    static func alertsPending(channel: String) -> Gauge {
+        Gauge(label: "rollupd_alerts_pending", dimensions: [("channel", channel)])
+    }
+
+    static let budgetEvaluationDuration = Metrics.Timer(label: "rollupd_budget_evaluation_duration_seconds", preferredDisplayUnit: .seconds)
+
     /// Series with known labels exist from the start (at 0), so dashboards and `increase()` see
     /// them before the first event of their kind.
-    static func initialize() {
+    static func initialize(channels: [String] = []) {
+        for channel in Set(channels + ["default"]) {
+            alertsFired(channel: channel).increment(by: 0)
+            alertsDelivered(channel: channel).increment(by: 0)
+            alertsFailed(channel: channel).increment(by: 0)
+            alertsPending(channel: channel).record(0)
+        }
         for source in RollupSource.allCases {
             for change in ["added", "removed"] { rowsRolledUp(source: source, change: change).increment(by: 0) }
             passes(source: source).increment(by: 0)

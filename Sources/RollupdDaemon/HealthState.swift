@@ -13,6 +13,8 @@ public final class HealthState: Sendable {
         public var problem: String?
         /// When the main loop last finished an iteration (pass, standby check or failure).
         public var lastLoopAt: Date?
+        /// The schema is current (migrations applied); the other services wait for it.
+        public var schemaReady = false
         /// Per source: epoch seconds before which everything committed is rolled up.
         public var freshAsOf: [String: Double] = [:]
     }

@@ -28,7 +28,7 @@ public struct MetricsServer: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        DaemonMetrics.initialize()
+        DaemonMetrics.initialize(channels: Array(live.current.channels.keys))
         // A listener that cannot bind (port taken) is reported and retried; the rollups go on.
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {

@@ -38,6 +38,19 @@ extension Logger {
     }
 }
 
+extension Logger {
+    /// One line per alert recorded; an evaluation that recorded none is not worth a line.
+    public func log(_ report: BudgetEvaluationReport) {
+        for alert in report.recorded {
+            notice("budget alert recorded", metadata: [
+                "alert_id": "\(alert.alertID)", "budget_id": "\(alert.budgetID)", "kind": "\(alert.kind)",
+                "threshold": "\(alert.threshold)", "channel": "\(alert.channel)",
+            ])
+        }
+        debug("budgets evaluated", metadata: ["budgets": "\(report.budgetsEvaluated)", "took_ms": "\(report.duration.milliseconds)"])
+    }
+}
+
 extension Duration {
     /// Whole milliseconds, for `took_ms` fields.
     var milliseconds: Int { Int((seconds * 1000).rounded()) }

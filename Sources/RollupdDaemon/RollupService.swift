@@ -47,6 +47,7 @@ public struct RollupService: Service, CustomStringConvertible {
         var role: HealthState.Role?
         var failures = 0
         var lastError: String?
+        var budgets = BudgetSchedule()
 
         logger.info("starting", metadata: ["database": "\(config.connectionSettings.redacted)", "time_zone": "\(config.rollup.timeZone)", "poll_interval": "\(config.rollup.pollInterval.compactDescription)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -55,6 +56,7 @@ public struct RollupService: Service, CustomStringConvertible {
                 if !prepared {
                     try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
                     prepared = true
+                    health.update { $0.schemaReady = true }
                 }
                 let isLeader = try await session.run { [config] in try LeaderLock.acquire(key: config.leader.lockKey, on: $0) }
                 if lastError != nil { logger.notice("database reachable again") }
@@ -67,6 +69,7 @@ public struct RollupService: Service, CustomStringConvertible {
                         try RollupSource.allCases.map { try engine.pass($0, on: connection) }
                     }
                     report(reports)
+                    await evaluateBudgets(after: reports, schedule: &budgets, session: session)
                     DaemonMetrics.leader.record(1)
                     health.update { state in
                         state.role = .leader
@@ -125,6 +128,29 @@ public struct RollupService: Service, CustomStringConvertible {
         logger.info("stopped")
     }
 
+    /// After a pass that changed spend, and every budgets.evaluate_interval regardless (periods
+    /// roll over and forecasts ripen with no new events). A failure is reported and retried
+    /// with the next pass; it never holds up the rollups.
+    private func evaluateBudgets(after reports: [PassReport], schedule: inout BudgetSchedule, session: DatabaseSession) async {
+        let config = live.current
+        let spendChanged = reports.contains { $0.source == .events && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass) }
+        guard schedule.isDue(interval: config.budgets.evaluateInterval, spendChanged: spendChanged) else { return }
+        let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
+        do {
+            let report = try await session.run { try evaluator.evaluate(on: $0) }
+            schedule.evaluated()
+            DaemonMetrics.budgetEvaluationDuration.recordNanoseconds(Int64(report.duration.seconds * 1e9))
+            for alert in report.recorded { DaemonMetrics.alertsFired(channel: alert.channel).increment() }
+            logger.log(report)
+            if schedule.lastError != nil { logger.notice("budget evaluation works again") }
+            schedule.lastError = nil
+        } catch {
+            let message = "\(error)"
+            if message != schedule.lastError { logger.error("budget evaluation failed: \(message)") }
+            schedule.lastError = message
+        }
+    }
+
     private func report(_ reports: [PassReport]) {
         var summary: [String] = []
         for report in reports {
@@ -136,4 +162,19 @@ public struct RollupService: Service, CustomStringConvertible {
         let clock = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
         notifier.status("leader; last pass \(clock) took \(total.milliseconds) ms (\(summary.joined(separator: ", ")))")
     }
+}
+
+/// When the leader evaluates budgets next.
+struct BudgetSchedule {
+    private var last: ContinuousClock.Instant?
+    var lastError: String?
+
+    /// An interval of zero turns budgets off.
+    func isDue(interval: Duration, spendChanged: Bool, now: ContinuousClock.Instant = .now) -> Bool {
+        guard interval != .zero else { return false }
+        guard let last else { return true }
+        return spendChanged || now - last >= interval
+    }
+
+    mutating func evaluated(at now: ContinuousClock.Instant = .now) { last = now }
 }

@@ -24,6 +24,7 @@ struct Run: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: RollupService(live: live, health: health, logger: logger)),
             .init(service: RetentionService(live: live, logger: logger)),
+            .init(service: AlertDeliveryService(live: live, health: health, logger: logger)),
             .init(service: ReloadService(live: live, logger: logger) { try await RollupdConfig.load(path: path) }),
         ]
         if let listen = config.metrics.listen {
@@ -214,6 +215,11 @@ func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, sessio
         try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
     }
     for report in reports { logger.log(report) }
+    // Alerts are recorded here; the daemon delivers them.
+    if config.budgets.evaluateInterval != .zero {
+        let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
+        logger.log(try await session.run { try evaluator.evaluate(on: $0) })
+    }
 }
 
 /// The oldest time whose raw rows retention still keeps, if retention deletes any.

@@ -28,6 +28,9 @@ public struct DeliveryPolicy: Sendable, Equatable {
     public func outcome(status: Int?, retryAfter: String?, error: String?, attempts: Int, age: Duration, now: Date, jitter: Double) -> DeliveryOutcome {
         if let status, (200..<300).contains(status) { return .delivered }
         let reason = status.map { "HTTP \($0)" } ?? (error ?? "no response")
+        if let status, (300..<400).contains(status) {
+            return .failed(reason: "\(reason): redirects are not followed; set the channel to the final URL")
+        }
         if let status, (400..<500).contains(status), status != 429, status != 408 {
             return .failed(reason: "\(reason): the endpoint refused the message; retrying cannot help")
         }

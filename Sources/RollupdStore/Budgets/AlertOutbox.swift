@@ -1,0 +1,82 @@
+import Foundation
+import Postgres
+import RollupdCore
+
+/// The budget_alerts outbox: which alerts are due, and what became of each attempt.
+public enum AlertOutbox {
+    /// Pending alerts whose next attempt is due, oldest first.
+    public static func due(limit: Int, on connection: PGConnection) throws -> [BudgetAlert] {
+        try connection.query("""
+            SELECT id, alert_id, budget_id, budget_name, scope, scope_value, period, time_zone,
+                   \(iso("period_start")), \(iso("period_end")),
+                   CASE period
+                       WHEN 'month' THEN to_char(period_start AT TIME ZONE time_zone, 'FMMonth YYYY')
+                       WHEN 'week' THEN 'week of ' || to_char(period_start AT TIME ZONE time_zone, 'Dy FMDD Mon YYYY')
+                       ELSE to_char(period_start AT TIME ZONE time_zone, 'Dy FMDD Mon YYYY') END,
+                   kind, threshold, trim_scale(limit_usd)::text, trim_scale(spend_usd)::text, trim_scale(forecast_usd)::text,
+                   channel, \(iso("created_at")), extract(epoch FROM now() - created_at)::float8, attempts
+            FROM budget_alerts
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at, id
+            LIMIT $1
+            """, [limit], context: "due alerts").rows.map { row in
+            BudgetAlert(
+                rowID: try row.int64(0), alertID: try row.string(1), budgetID: try row.int64(2), budgetName: try row.string(3),
+                scope: try row.string(4), scopeValue: row[5], period: try row.string(6), timeZone: try row.string(7),
+                periodStart: try row.string(8), periodEnd: try row.string(9), periodLabel: try row.string(10),
+                kind: try row.string(11), threshold: try row.int(12), limitUSD: try row.string(13), spendUSD: try row.string(14),
+                forecastUSD: row[15], channel: try row.string(16), createdAt: try row.string(17), ageSeconds: try row.double(18),
+                attempts: try row.int(19))
+        }
+    }
+
+    private static func iso(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case delivered(httpStatus: Int)
+        case retry(after: Duration, httpStatus: Int?, error: String)
+        case failed(httpStatus: Int?, error: String)
+    }
+
+    /// Records one attempt. Only a pending row changes, so a late answer never overwrites the
+    /// outcome another attempt already recorded.
+    @discardableResult
+    public static func record(_ outcome: Outcome, alertRowID: Int64, on connection: PGConnection) throws -> Bool {
+        let result: PGResult
+        switch outcome {
+        case .delivered(let status):
+            result = try connection.query("""
+                UPDATE budget_alerts SET status = 'delivered', delivered_at = now(), attempts = attempts + 1,
+                    last_attempt_at = now(), last_http_status = $2, last_error = NULL
+                WHERE id = $1 AND status = 'pending'
+                """, [alertRowID, status], context: "record delivery")
+        case .retry(let after, let status, let error):
+            result = try connection.query("""
+                UPDATE budget_alerts SET attempts = attempts + 1, last_attempt_at = now(), last_http_status = $2,
+                    last_error = $3, next_attempt_at = now() + $4::float8 * interval '1 second'
+                WHERE id = $1 AND status = 'pending'
+                """, [alertRowID, status, error, after.seconds], context: "record failed attempt")
+        case .failed(let status, let error):
+            result = try connection.query("""
+                UPDATE budget_alerts SET status = 'failed', failed_at = now(), attempts = attempts + 1,
+                    last_attempt_at = now(), last_http_status = $2, last_error = $3
+                WHERE id = $1 AND status = 'pending'
+                """, [alertRowID, status, error], context: "record failed alert")
+        }
+        return result.affectedRows == 1
+    }
+
+    /// Per channel: alerts waiting to go out, and the age of the oldest, in seconds.
+    public static func pendingByChannel(on connection: PGConnection) throws -> [String: (count: Int, oldestSeconds: Double)] {
+        var pending: [String: (count: Int, oldestSeconds: Double)] = [:]
+        for row in try connection.query("""
+            SELECT channel, count(*)::int, extract(epoch FROM now() - min(created_at))::float8
+            FROM budget_alerts WHERE status = 'pending' GROUP BY channel
+            """, context: "pending alerts").rows {
+            pending[try row.string(0)] = (try row.int(1), try row.double(2))
+        }
+        return pending
+    }
+}
