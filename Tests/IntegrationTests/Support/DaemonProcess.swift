@@ -187,7 +187,7 @@ enum DaemonConfig {
     /// A config file in `directory` for a daemon of `database`: the repo's migrations, quick polls.
     static func file(
         in directory: TemporaryDirectory, name: String = "rollupd.yaml", database: TestDatabase,
-        _ extra: [String: String] = [:]
+        _ extra: [String: String] = [:], channels: [String: [String: String]] = [:]
     ) throws -> String {
         var values = [
             "database.url": database.conninfo,
@@ -200,6 +200,13 @@ enum DaemonConfig {
             "metrics.listen": "127.0.0.1:0",
         ]
         values.merge(extra) { $1 }
-        return try directory.write(name, yaml(values))
+        var text = yaml(values)
+        if !channels.isEmpty {
+            text += "channels:\n"
+            for (channel, settings) in channels.sorted(by: { $0.key < $1.key }) {
+                text += "  \(channel):\n" + settings.sorted(by: { $0.key < $1.key }).map { "    \($0.key): \"\($0.value)\"\n" }.joined()
+            }
+        }
+        return try directory.write(name, text)
     }
 }
