@@ -10,9 +10,19 @@ final class WebhookReceiver: Sendable {
         let headers: [String: String]
         let body: Data
         let at: Date
+        /// How the receiver answered it.
+        let reply: Reply
 
         var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
         var webhookID: String? { headers["webhook-id"] }
+        /// Answered with a 2xx: the sender may count it delivered.
+        var accepted: Bool {
+            switch reply {
+            case .status(let code): (200..<300).contains(code)
+            case .slow: true
+            case .tooManyRequests, .silence: false
+            }
+        }
     }
 
     enum Reply: Sendable, Equatable {
@@ -85,8 +95,9 @@ final class WebhookReceiver: Sendable {
         var headers: [String: String] = [:]
         for (name, value) in request.headers { headers[name.rawValue.lowercased()] = value }
         let reply = state.withLock { state -> Reply in
-            state.requests.append(Request(headers: headers, body: body, at: Date()))
-            return state.script.isEmpty ? state.fallback : state.script.removeFirst()
+            let reply = state.script.isEmpty ? state.fallback : state.script.removeFirst()
+            state.requests.append(Request(headers: headers, body: body, at: Date(), reply: reply))
+            return reply
         }
         switch reply {
         case .status(let code):

@@ -1,0 +1,230 @@
+import Foundation
+import Postgres
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `rollupd run` delivering budget alerts to a real HTTP server on 127.0.0.1 that the
+/// test starts and scripts: success, outages, Retry-After, silence, refusal, and a daemon killed
+/// while alerts wait. Signatures are checked with PostgreSQL's pgcrypto, not the daemon's code.
+@Suite struct AlertDeliveryTests {
+    static let secret = "whsec_" + Data("rollupd-test-signing-key-0123456789".utf8).base64EncodedString()
+
+    /// Three thresholds crossed at once reach the JSON channel as three signed messages, a
+    /// second or more apart, each once; the Slack channel gets its own budget's alert as text
+    /// plus blocks; neither URL nor secret appears in the log.
+    @Test(.timeLimit(.minutes(2)))
+    func signedAlertsArriveOnceEachPacedPerChannel() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, ["alerts.min_interval": "1s"], channels: [
+                "default": ["url": receiver.url, "format": "json", "signing_secret": Self.secret],
+                "ops": ["url": receiver.url.replacingOccurrences(of: "secret-token", with: "ops-token"), "format": "slack"],
+            ])
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            let (budget, opsBudget) = try await setup.run { connection -> (Int64, Int64) in
+                try connection.query("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+                let budget = try insertBudget(on: connection, name: "Daily <all> & more", limit: "10", thresholds: "{50,80,100}", channel: "default")
+                let ops = try insertBudget(on: connection, name: "Ops daily", limit: "20", thresholds: "{50}", channel: "ops")
+                try insertSpend(on: connection, usd: "11")
+                return (budget, ops)
+            }
+            let daemon = try DaemonProcess(["run", "--config", config])
+            defer { daemon.sigkill() }
+            let requests = try await receiver.waitForRequests(4)
+            try await Task.sleep(for: .seconds(1.5))  // nothing more may come
+            #expect(receiver.requests.count == 4, "\(daemon.stderrText)")
+
+            let json = requests.filter { $0.headers["webhook-id"] != nil }
+            let slack = requests.filter { $0.headers["webhook-id"] == nil }
+            #expect(json.count == 3)
+            #expect(slack.count == 1)
+            let recorded = try await setup.run { connection in
+                try connection.query("SELECT alert_id, status, attempts FROM budget_alerts WHERE budget_id = $1 ORDER BY threshold", [budget])
+                    .rows.map { "\(try $0.string(0))|\(try $0.string(1))|\(try $0.int(2))" }
+            }
+            #expect(Set(json.compactMap(\.webhookID).map { "\($0)|delivered|1" }) == Set(recorded))
+            for request in json {
+                let body = try #require(request.json)
+                #expect(body["type"] as? String == "budget.threshold")
+                #expect(body["alert_id"] as? String == request.webhookID)
+                #expect(body["spend_usd"] as? String == "11")
+                #expect([50, 80, 100].contains(body["threshold_percent"] as? Int ?? -1))
+                #expect((body["budget"] as? [String: Any])?["id"] as? Int == Int(budget))
+                // Standard Webhooks, recomputed by pgcrypto from the raw bytes received.
+                let id = try #require(request.headers["webhook-id"]), timestamp = try #require(request.headers["webhook-timestamp"])
+                #expect(abs((Double(timestamp) ?? 0) - Date().timeIntervalSince1970) < 120)
+                let expected = try await setup.run { connection in
+                    try connection.query("""
+                        SELECT 'v1,' || encode(hmac(decode($1, 'hex'), decode($2, 'base64'), 'sha256'), 'base64')
+                        """, [(Data("\(id).\(timestamp).".utf8) + request.body).map { String(format: "%02x", $0) }.joined(),
+                              String(Self.secret.dropFirst(6))])
+                        .singleRow("hmac").string(0)
+                }
+                #expect(request.headers["webhook-signature"] == expected)
+            }
+            let times = json.map(\.at).sorted()
+            for (earlier, later) in zip(times, times.dropFirst()) {
+                #expect(later.timeIntervalSince(earlier) >= 0.9, "alerts.min_interval is 1s per channel")
+            }
+
+            let slackBody = try #require(slack.first?.json)
+            let text = try #require(slackBody["text"] as? String)
+            #expect(text.contains("Budget \"Ops daily\" (all spend) has reached 50%"))
+            #expect(text.contains("$11.00 of $20.00"))
+            let blocks = try #require(slackBody["blocks"] as? [[String: Any]])
+            #expect(blocks.first?["type"] as? String == "section")
+            _ = opsBudget
+
+            let log = daemon.stderrText
+            #expect(log.contains("budget alert delivered"))
+            #expect(!log.contains("secret-token") && !log.contains("ops-token") && !log.contains(Self.secret))
+        }
+    }
+
+    /// 500, then no answer at all (request timeout), then 429 Retry-After: 3: the alert stays
+    /// pending, waits at least what the endpoint asked, and goes out on the fourth attempt.
+    @Test(.timeLimit(.minutes(2)))
+    func anOutageIsRetriedHonouringRetryAfterAndRecovers() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script([.status(500), .silence, .tooManyRequests(retryAfterSeconds: 3)], then: .status(200))
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, [
+                "alerts.request_timeout": "1s", "alerts.retry_max_delay": "2s",
+            ], channels: ["default": ["url": receiver.url, "format": "json"]])
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            try await setup.run { connection in
+                _ = try insertBudget(on: connection, name: "outage", limit: "10", thresholds: "{100}", channel: "default")
+                try insertSpend(on: connection, usd: "12")
+            }
+            let daemon = try DaemonProcess(["run", "--config", config])
+            defer { daemon.sigkill() }
+            let requests = try await receiver.waitForRequests(4, timeout: .seconds(60))
+            #expect(requests.count == 4, "\(daemon.stderrText)")
+            #expect(Set(requests.compactMap { $0.json?["alert_id"] as? String }).count == 1)
+            if requests.count == 4 {
+                #expect(requests[3].at.timeIntervalSince(requests[2].at) >= 2.9, "Retry-After: 3 was not honoured")
+            }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status FROM budget_alerts") { try $0.string(0) == "delivered" }
+            #expect(try row.string(0) == "delivered")
+            #expect(try row.int(1) == 4)
+            #expect(try row.int(2) == 200)
+            let log = daemon.stderrText
+            #expect(log.components(separatedBy: "channel 'default' is failing").count == 2, "one warning per outage")
+            #expect(log.contains("accepting alerts again"))
+        }
+    }
+
+    /// A 4xx other than 429 is the endpoint refusing the message: recorded failed after one
+    /// attempt, logged, never retried.
+    @Test(.timeLimit(.minutes(1)))
+    func aRefusedAlertIsRecordedFailedAndNotRetried() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script([.status(404)], then: .status(200))
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, [:], channels: ["default": ["url": receiver.url]])
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            try await setup.run { connection in
+                _ = try insertBudget(on: connection, name: "refused", limit: "10", thresholds: "{100}", channel: "default")
+                try insertSpend(on: connection, usd: "12")
+            }
+            let daemon = try DaemonProcess(["run", "--config", config])
+            defer { daemon.sigkill() }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status, last_error FROM budget_alerts") { try $0.string(0) != "pending" }
+            #expect(try row.string(0) == "failed")
+            #expect(try row.int(1) == 1)
+            #expect(try row.int(2) == 404)
+            #expect(try row.string(3).contains("HTTP 404"))
+            try await Task.sleep(for: .seconds(2))
+            #expect(receiver.requests.count == 1)
+            #expect(daemon.stderrText.components(separatedBy: "budget alert given up").count == 2)
+        }
+    }
+
+    /// Alerts recorded while the endpoint is down survive a SIGKILL; after it, two instances
+    /// start together and the endpoint recovers: every alert is accepted exactly once.
+    @Test(.timeLimit(.minutes(2)))
+    func alertsPendingAcrossSigkillAreDeliveredExactlyOnceByOneOfTwoInstances() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script([], then: .status(503))
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, [
+                "alerts.retry_max_delay": "1s", "alerts.min_interval": "100ms",
+            ], channels: ["default": ["url": receiver.url, "format": "json"]])
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            try await setup.run { connection in
+                for index in 0..<4 {
+                    _ = try insertBudget(on: connection, name: "b\(index)", limit: "10", thresholds: "{25,50,100}", channel: "default")
+                }
+                try insertSpend(on: connection, usd: "11")
+            }
+            let first = try DaemonProcess(["run", "--config", config])
+            // All 12 alerts recorded, each tried at least once against the dead endpoint.
+            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE attempts > 0) FROM budget_alerts") { try $0.int(0) == 12 }
+            first.sigkill()
+            _ = await first.waitForExit(timeout: .seconds(10))
+            let beforeRestart = receiver.requests.count
+            #expect(receiver.requests.allSatisfy { !$0.accepted })
+
+            receiver.script([], then: .status(200))
+            let second = try DaemonProcess(["run", "--config", config])
+            let third = try DaemonProcess(["run", "--config", config])
+            defer { second.sigkill(); third.sigkill() }
+            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE status = 'delivered') FROM budget_alerts") { try $0.int(0) == 12 }
+            try await Task.sleep(for: .seconds(2))
+
+            let accepted = receiver.requests.filter(\.accepted).compactMap { $0.json?["alert_id"] as? String }
+            let recorded = try await setup.run { connection in
+                try connection.query("SELECT alert_id FROM budget_alerts").rows.map { try $0.string(0) }
+            }
+            #expect(beforeRestart >= 12)
+            #expect(accepted.count == 12, "\(second.stderrText)\n\(third.stderrText)")
+            #expect(Set(accepted) == Set(recorded))
+            let deliverers = [second, third].filter { $0.stderrText.contains("budget alert delivered") }
+            #expect(deliverers.count == 1, "exactly one instance delivers")
+        }
+    }
+
+    // MARK: helpers
+
+    /// Polls `sql` until it returns a row for which `done` holds (or 60 s pass); returns that row.
+    func waitForRow(_ session: DatabaseSession, _ sql: String, _ done: @escaping @Sendable (PGRow) throws -> Bool) async throws -> PGRow {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let row = try await session.run { try $0.query(sql).rows.first }
+            if let row, try done(row) || ContinuousClock.now > deadline { return row }
+            if row == nil, ContinuousClock.now > deadline { return try await session.run { try $0.query(sql).singleRow("poll") } }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+@discardableResult
+private func insertBudget(on connection: PGConnection, name: String, limit: String, thresholds: String, channel: String) throws -> Int64 {
+    try connection.query("""
+        INSERT INTO budgets (name, scope, period, limit_usd, thresholds, channel) VALUES ($1, 'global', 'day', $2::numeric, $3::int[], $4)
+        RETURNING id
+        """, [name, limit, thresholds, channel]).singleRow("budget").int64(0)
+}
+
+/// Spend now, so today's day budgets see it.
+private func insertSpend(on connection: PGConnection, usd: String) throws {
+    try connection.query("""
+        INSERT INTO events (project_id, feature, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, trace_id, span_id, provider)
+        VALUES ('acme', 'chat', 'gpt-4o', 100, 50, 300, $1::numeric, 't', 's', 'openai')
+        """, [usd])
+}
