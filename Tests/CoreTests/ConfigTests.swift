@@ -90,4 +90,52 @@ import Testing
             #expect(text.contains("  \(leaf):"), "config/rollupd.yaml does not document \(key.name)")
         }
     }
+
+    // MARK: channels
+
+    func load(_ yaml: String, environment: [String: String] = [:]) async throws -> RollupdConfig {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-\(UUID()).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try await RollupdConfig.load(path: path, environment: environment)
+    }
+
+    @Test func channelsAreReadWithTheirSecretsFromFilesOrTheEnvironment() async throws {
+        let secretFile = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-url-\(UUID())").path
+        try "https://hooks.slack.com/services/T1/B2/tok3n\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: secretFile) }
+        let config = try await load("""
+            channels:
+              default:
+                url_file: \(secretFile)
+              finance_ops:
+                url: https://example.com/hook
+                format: json
+            """, environment: ["ROLLUPD_CHANNELS_FINANCE_OPS_SIGNING_SECRET": "whsec_c2VjcmV0"])
+        #expect(config.channels["default"] == RollupdConfig.Channel(name: "default", url: "https://hooks.slack.com/services/T1/B2/tok3n", format: .slack))
+        #expect(config.channels["finance_ops"]?.format == .json)
+        #expect(config.channels["finance_ops"]?.signingSecret == "whsec_c2VjcmV0")
+        let printed = config.redactedSummary.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\(config.channels)"
+        #expect(!printed.contains("tok3n") && !printed.contains("example.com") && !printed.contains("c2VjcmV0"))
+    }
+
+    @Test(arguments: [
+        ("channels:\n  default:\n    url: ftp://example.com/x\n", "channels.default.url"),
+        ("channels:\n  default:\n    format: json\n", "channels.default.url"),
+        ("channels:\n  default:\n    url: https://example.com/x\n    format: teams\n", "channels.default.format"),
+        ("channels:\n  default:\n    url: https://example.com/x\n    urll: y\n", "channels.default.urll"),
+        ("channels:\n  Ops-Team:\n    url: https://example.com/x\n", "channels.Ops-Team"),
+        ("channels:\n  default:\n    url: https://example.com/x\n    signing_secret: whsec_%%%\n", "channels.default.signing_secret"),
+        ("budgets:\n  week_start: friday\n", "budgets.week_start"),
+        ("budgets:\n  forecast_after_days: soon\n", "budgets.forecast_after_days"),
+        ("alerts:\n  max_age: forever\n", "alerts.max_age"),
+    ])
+    func aBadChannelOrBudgetSettingNamesItsKeyAndHidesSecrets(yaml: String, key: String) async {
+        await #expect {
+            _ = try await load(yaml)
+        } throws: { error in
+            guard let error = error as? ConfigError else { return false }
+            return error.key == key && !error.description.contains("example.com") && !error.description.contains("%%%")
+        }
+    }
 }

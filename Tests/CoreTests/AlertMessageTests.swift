@@ -1,0 +1,51 @@
+import Foundation
+import RollupdCore
+import Testing
+
+/// The payloads, byte for byte where a receiver depends on them.
+@Suite struct AlertMessageTests {
+    func alert(kind: String = "threshold", threshold: Int = 80, spend: String = "1234.5", forecast: String? = nil) -> BudgetAlert {
+        BudgetAlert(
+            rowID: 1, alertID: "rollupd-budget-7-1793491200-t80", budgetID: 7, budgetName: "Acme <prod> & co",
+            scope: "project", scopeValue: "acme", period: "month", timeZone: "Europe/Berlin",
+            periodStart: "2026-10-31T23:00:00Z", periodEnd: "2026-11-30T23:00:00Z", periodLabel: "November 2026",
+            kind: kind, threshold: threshold, limitUSD: "1500", spendUSD: spend, forecastUSD: forecast,
+            channel: "default", createdAt: "2026-11-20T10:00:00Z", ageSeconds: 1, attempts: 0)
+    }
+
+    @Test func theTextAloneSaysEverything() {
+        #expect(AlertMessage.text(alert()) == "Budget \"Acme <prod> & co\" (project acme) has reached 80% of its limit for November 2026 (Europe/Berlin): $1,234.50 of $1,500.00 spent (82.30%).")
+        #expect(AlertMessage.text(alert(kind: "forecast", threshold: 0, spend: "400", forecast: "1650.123456")) == "Budget \"Acme <prod> & co\" (project acme) is on course to exceed its limit for November 2026 (Europe/Berlin): $400.00 spent so far, $1,650.12 forecast by the end of the period, limit $1,500.00.")
+        #expect(AlertMessage.text(alert(kind: "period_closed", threshold: 0, spend: "1600")) == "Budget \"Acme <prod> & co\" (project acme): November 2026 (Europe/Berlin) closed at $1,600.00 of $1,500.00 (106.67%).")
+    }
+
+    @Test func slackBlocksEscapeMarkupButTheTextStaysPlain() throws {
+        let body = try #require(try JSONSerialization.jsonObject(with: AlertMessage.slackBody(alert())) as? [String: Any])
+        #expect(body["text"] as? String == AlertMessage.text(alert()))
+        let blocks = try #require(body["blocks"] as? [[String: Any]])
+        let section = try #require((blocks.first?["text"] as? [String: Any])?["text"] as? String)
+        #expect(section.contains("Acme &lt;prod&gt; &amp; co"))
+        #expect(blocks.count == 2)
+    }
+
+    @Test func theJSONDocumentHasEveryKeyAndExactMoney() throws {
+        let body = try #require(try JSONSerialization.jsonObject(with: AlertMessage.jsonBody(alert())) as? [String: Any])
+        #expect(Set(body.keys) == ["type", "alert_id", "created_at", "budget", "period", "threshold_percent", "spend_usd",
+                                   "percent_of_limit", "forecast_usd", "text"])
+        #expect(body["type"] as? String == "budget.threshold")
+        #expect(body["spend_usd"] as? String == "1234.5")
+        #expect(body["percent_of_limit"] as? String == "82.30")
+        #expect(body["forecast_usd"] is NSNull)
+        let budget = try #require(body["budget"] as? [String: Any])
+        #expect(budget["limit_usd"] as? String == "1500")
+        #expect(budget["scope_value"] as? String == "acme")
+        // The same alert always gives the same bytes, so a retry sends what the first attempt sent.
+        #expect(AlertMessage.jsonBody(alert()) == AlertMessage.jsonBody(alert()))
+    }
+
+    @Test func redirectsAreNotFollowedButRecordedAsFailures() {
+        let outcome = DeliveryPolicy().outcome(status: 301, retryAfter: nil, error: nil, attempts: 1, age: .seconds(1), now: Date(), jitter: 0)
+        guard case .failed(let reason) = outcome else { Issue.record("\(outcome)"); return }
+        #expect(reason.contains("redirects"))
+    }
+}
