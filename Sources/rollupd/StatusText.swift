@@ -35,6 +35,19 @@ enum StatusText {
                 lines.append(line)
             }
         }
+        lines.append("")
+        if report.alerts.isEmpty {
+            lines.append("budget alerts: none pending or sent in the last day")
+        } else {
+            lines.append("budget alerts (per channel; delivered and failed: last day):")
+            for channel in report.alerts {
+                var line = "  \(channel.channel): \(channel.pending) pending"
+                if let oldest = channel.oldestPendingSeconds { line += " (oldest \(Int(oldest)) s)" }
+                line += ", \(channel.deliveredLastDay) delivered, \(channel.failedLastDay) failed"
+                if let error = channel.lastError { line += "; last error: \(error)" }
+                lines.append(line)
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }
