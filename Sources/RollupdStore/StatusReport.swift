@@ -38,6 +38,7 @@ public struct StatusReport: Sendable, Codable {
     public var retention: [RetentionRun]
 
     /// Timestamps in ISO 8601, UTC, for people and for `--json` consumers alike.
+    public var alerts: [AlertChannelStatus] = []
     static func iso(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     }
@@ -59,6 +60,7 @@ public struct StatusReport: Sendable, Codable {
         }
         return problems
     }
+        problems += alerts.flatMap(\.problems)
 
     public static func read(lockKey: Int64, on connection: PGConnection) throws -> StatusReport {
         let holder = try LeaderLock.holder(key: lockKey, on: connection)
@@ -99,6 +101,6 @@ public struct StatusReport: Sendable, Codable {
             }
         return StatusReport(leaderPID: holder?.pid, leaderApplication: holder?.application,
                             schemaVersion: version.map(Int.init), rejectedRows: rejected, sources: sources,
-                            retention: retention)
+                            retention: retention, alerts: try AlertChannelStatus.read(on: connection))
     }
 }
