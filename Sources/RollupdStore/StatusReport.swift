@@ -36,9 +36,9 @@ public struct StatusReport: Sendable, Codable {
     public var rejectedRows: Int64
     public var sources: [Source]
     public var retention: [RetentionRun]
+    public var alerts: [AlertChannelStatus] = []
 
     /// Timestamps in ISO 8601, UTC, for people and for `--json` consumers alike.
-    public var alerts: [AlertChannelStatus] = []
     static func iso(_ column: String) -> String {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
     }
@@ -58,9 +58,9 @@ public struct StatusReport: Sendable, Codable {
         for run in retention where run.lastError != nil {
             problems.append("retention of \(run.table) stopped early: \(run.lastError!)")
         }
+        problems += alerts.flatMap(\.problems)
         return problems
     }
-        problems += alerts.flatMap(\.problems)
 
     public static func read(lockKey: Int64, on connection: PGConnection) throws -> StatusReport {
         let holder = try LeaderLock.holder(key: lockKey, on: connection)
