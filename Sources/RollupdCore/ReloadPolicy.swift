@@ -9,6 +9,8 @@ public enum ReloadPolicy {
         if old.rollup.timeZone != new.rollup.timeZone { keys.append("rollup.time_zone") }
         if old.leader.lockKey != new.leader.lockKey { keys.append("leader.lock_key") }
         if old.log.format != new.log.format { keys.append("log.format") }
+        // The webhook client is built with it once; channels and every other alerts.* key reload.
+        if old.alerts.connectTimeout != new.alerts.connectTimeout { keys.append("alerts.connect_timeout") }
         if old.metrics.listen?.host != new.metrics.listen?.host || old.metrics.listen?.port != new.metrics.listen?.port {
             keys.append("metrics.listen")
         }
