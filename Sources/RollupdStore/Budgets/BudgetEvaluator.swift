@@ -23,8 +23,9 @@ public struct BudgetEvaluationReport: Sendable {
 /// transaction, and the table's unique key makes each alert once per budget, period, kind and
 /// threshold however often (or by however many instances) this runs.
 ///
-/// Spend comes from rollups only: cost_aggregates (user_cost_aggregates for user budgets), day
-/// buckets when the budget's zone is the rollups' zone, UTC hour buckets otherwise. Run right
+/// Spend comes from rollups only: cost_aggregates (user_cost_aggregates for user budgets), the
+/// day buckets of the whole rollup-zone days inside the period and UTC hour buckets for the rest
+/// (the ragged edges of a budget in another zone). Run right
 /// after a pass, it sees everything that pass counted, so an alert is at most one poll interval
 /// behind the events that caused it.
 public struct BudgetEvaluator: Sendable {
@@ -58,69 +59,106 @@ public struct BudgetEvaluator: Sendable {
     /// $4 forecast after days, $5 weeks start on Sunday, $6 period-closed notices.
     static let evaluateSQL = """
         WITH budget AS (
-            SELECT b.id, b.name, b.scope, b.scope_value, b.period, b.limit_usd, b.thresholds, b.channel,
-                   coalesce(b.time_zone, $2::text) AS zone, to_timestamp($1::float8) AS at
+            SELECT b.id, b.name, b.scope, coalesce(b.scope_value, '') AS value, b.scope_value, b.period, b.limit_usd,
+                   b.thresholds, b.channel, coalesce(b.time_zone, $2::text) AS zone, to_timestamp($1::float8) AS at
             FROM budgets b WHERE b.enabled
-        ), local AS (
-            SELECT budget.*, at AT TIME ZONE zone AS local_now,
-                   CASE period WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END AS step
-            FROM budget
-        ), bounds AS (
-            -- Calendar periods on the zone's wall clock; date_trunc('week') starts on Monday.
-            SELECT local.*, CASE period
-                       WHEN 'day' THEN date_trunc('day', local_now)
-                       WHEN 'week' THEN CASE WHEN $5::boolean THEN date_trunc('week', local_now + interval '1 day') - interval '1 day'
-                                             ELSE date_trunc('week', local_now) END
-                       ELSE date_trunc('month', local_now) END AS local_start
-            FROM local
+        ), calendar AS (
+            -- Each distinct (period, zone) once: its current period and the one before, as
+            -- calendar periods on the zone's wall clock (date_trunc('week') starts on Monday).
+            SELECT c.period, c.zone, w.closed, w.local_start AT TIME ZONE c.zone AS period_start,
+                   (w.local_start + c.step) AT TIME ZONE c.zone AS period_end
+            FROM (SELECT DISTINCT period, zone FROM budget) AS k
+            CROSS JOIN LATERAL (
+                SELECT k.period, k.zone, s.step, CASE k.period
+                           WHEN 'day' THEN date_trunc('day', s.local_now)
+                           WHEN 'week' THEN CASE WHEN $5::boolean THEN date_trunc('week', s.local_now + interval '1 day') - interval '1 day'
+                                                 ELSE date_trunc('week', s.local_now) END
+                           ELSE date_trunc('month', s.local_now) END AS local_start
+                FROM (SELECT to_timestamp($1::float8) AT TIME ZONE k.zone AS local_now,
+                             CASE k.period WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'
+                                           ELSE interval '1 month' END AS step) AS s
+            ) AS c
+            CROSS JOIN LATERAL (VALUES (false, c.local_start), (true, c.local_start - c.step)) AS w(closed, local_start)
+        ), ranges AS (
+            -- The rollups' whole days ($3's calendar) inside each period, read from day buckets;
+            -- UTC hour buckets cover the ragged edges of a period in another zone.
+            SELECT c.period, c.zone, c.closed, r.grain, r.lo, r.hi
+            FROM calendar c
+            CROSS JOIN LATERAL (SELECT
+                (date_trunc('day', (c.period_start AT TIME ZONE $3::text) - interval '1 microsecond') + interval '1 day')
+                    AT TIME ZONE $3::text AS first_day,
+                date_trunc('day', c.period_end, $3::text) AS last_day) AS d0
+            -- Day buckets only where their edges meet hour buckets' (a +05:30 rollup zone's days
+            -- start mid-hour): otherwise an event could count in both.
+            CROSS JOIN LATERAL (SELECT d0.first_day, d0.last_day, d0.first_day < d0.last_day
+                AND (d0.first_day = c.period_start OR date_trunc('hour', d0.first_day) = d0.first_day)
+                AND (d0.last_day = c.period_end OR date_trunc('hour', d0.last_day) = d0.last_day) AS use_days) AS d
+            CROSS JOIN LATERAL (
+                SELECT 'day', d.first_day, d.last_day WHERE d.use_days
+                UNION ALL
+                SELECT 'hour', c.period_start, CASE WHEN d.use_days THEN d.first_day ELSE c.period_end END
+                UNION ALL
+                SELECT 'hour', d.last_day, c.period_end WHERE d.use_days
+            ) AS r(grain, lo, hi)
+            WHERE r.lo < r.hi
         ), periods AS (
-            SELECT bounds.*, false AS closed, local_start AT TIME ZONE zone AS period_start,
-                   (local_start + step) AT TIME ZONE zone AS period_end
-            FROM bounds
+            -- The current period of every budget; with $6, also the one just ended, once, for
+            -- budgets that alerted in it.
+            SELECT b.*, c.closed, c.period_start, c.period_end
+            FROM budget b JOIN calendar c ON c.period = b.period AND c.zone = b.zone
+            WHERE NOT c.closed
+               OR ($6::boolean
+                   AND EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
+                               AND a.kind <> 'period_closed')
+                   AND NOT EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
+                                   AND a.kind = 'period_closed'))
+        ), groups AS (
+            SELECT DISTINCT scope, value, period, zone, closed FROM periods WHERE scope <> 'user'
+        ), edge_hours AS (
+            SELECT DISTINCT h FROM ranges r,
+                generate_series(date_trunc('hour', r.lo - interval '1 microsecond') + interval '1 hour',
+                                r.hi - interval '1 microsecond', interval '1 hour') AS h
+            WHERE r.grain = 'hour' AND EXISTS (SELECT 1 FROM groups g WHERE g.period = r.period AND g.zone = r.zone AND g.closed = r.closed)
+        ), day_span AS (
+            SELECT min(lo) AS lo, max(hi) AS hi FROM ranges r
+            WHERE r.grain = 'day' AND EXISTS (SELECT 1 FROM groups g WHERE g.period = r.period AND g.zone = r.zone AND g.closed = r.closed)
+        ), buckets AS (
+            SELECT ca.period AS grain, ca.period_start AS bucket, ca.project_id, ca.feature, ca.model, ca.total_cost
+            FROM day_span s JOIN cost_aggregates ca ON ca.period = 'day' AND ca.period_start >= s.lo AND ca.period_start < s.hi
             UNION ALL
-            -- The period that just ended, once, for budgets that alerted in it.
-            SELECT bounds.*, true, (local_start - step) AT TIME ZONE zone, local_start AT TIME ZONE zone
-            FROM bounds
-            WHERE $6::boolean
-              AND EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = bounds.id
-                          AND a.period_start = (bounds.local_start - bounds.step) AT TIME ZONE bounds.zone AND a.kind <> 'period_closed')
-              AND NOT EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = bounds.id
-                          AND a.period_start = (bounds.local_start - bounds.step) AT TIME ZONE bounds.zone AND a.kind = 'period_closed')
-        ), graded AS (
-            SELECT periods.*, CASE WHEN zone = $3::text THEN 'day' ELSE 'hour' END AS grain FROM periods
-        ), needed AS (
-            SELECT DISTINCT scope, coalesce(scope_value, '') AS value, grain FROM graded WHERE scope <> 'user'
-        ), span AS (
-            SELECT grain, min(period_start) AS lo, max(period_end) AS hi FROM graded WHERE scope <> 'user' GROUP BY grain
-        ), keyed AS (
-            -- Each bucket counts toward the global total and its project, feature and model.
-            SELECT g.scope, g.value, ca.period AS grain, ca.period_start AS bucket, ca.total_cost
-            FROM span s
-            JOIN cost_aggregates ca ON ca.period = s.grain AND ca.period_start >= s.lo AND ca.period_start < s.hi
-            CROSS JOIN LATERAL (VALUES ('global', ''), ('project', ca.project_id), ('feature', ca.feature), ('model', ca.model)) AS g(scope, value)
+            SELECT ca.period, ca.period_start, ca.project_id, ca.feature, ca.model, ca.total_cost
+            FROM edge_hours e JOIN cost_aggregates ca ON ca.period = 'hour' AND ca.period_start = e.h
         ), dims AS (
-            SELECT k.scope, k.value, k.grain, k.bucket, sum(k.total_cost) AS cost
-            FROM keyed k JOIN needed n ON n.scope = k.scope AND n.value = k.value AND n.grain = k.grain
-            GROUP BY 1, 2, 3, 4
-        ), spend AS (
-            SELECT p.id, p.closed, coalesce(sum(d.cost), 0) AS spend
-            FROM graded p
-            LEFT JOIN dims d ON d.scope = p.scope AND d.value = coalesce(p.scope_value, '') AND d.grain = p.grain
-                            AND d.bucket >= p.period_start AND d.bucket < p.period_end
-            WHERE p.scope <> 'user'
+            -- Each bucket's spend toward the global total and its project, feature and model, in one pass.
+            SELECT CASE WHEN GROUPING(project_id) = 0 THEN 'project' WHEN GROUPING(feature) = 0 THEN 'feature'
+                        WHEN GROUPING(model) = 0 THEN 'model' ELSE 'global' END AS scope,
+                   coalesce(project_id, feature, model, '') AS value, grain, bucket, sum(total_cost) AS cost
+            FROM buckets
+            GROUP BY grain, bucket, GROUPING SETS ((), (project_id), (feature), (model))
+        ), group_spend AS (
+            SELECT g.scope, g.value, g.period, g.zone, g.closed, sum(d.cost) AS spend
+            FROM groups g
+            JOIN ranges r ON r.period = g.period AND r.zone = g.zone AND r.closed = g.closed
+            JOIN dims d ON d.scope = g.scope AND d.value = g.value AND d.grain = r.grain AND d.bucket >= r.lo AND d.bucket < r.hi
+            GROUP BY 1, 2, 3, 4, 5
+        ), user_spend AS (
+            SELECT p.id, p.closed, sum(u.total_cost) AS spend
+            FROM periods p
+            JOIN ranges r ON r.period = p.period AND r.zone = p.zone AND r.closed = p.closed
+            JOIN user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = r.grain
+                                       AND u.period_start >= r.lo AND u.period_start < r.hi
+            WHERE p.scope = 'user'
             GROUP BY p.id, p.closed
-            UNION ALL
-            SELECT p.id, p.closed, coalesce((
-                SELECT sum(u.total_cost) FROM user_cost_aggregates u
-                WHERE u.user_id = p.scope_value AND u.period = p.grain
-                  AND u.period_start >= p.period_start AND u.period_start < p.period_end), 0)
-            FROM graded p WHERE p.scope = 'user'
         ), evaluated AS (
-            SELECT p.*, s.spend FROM graded p JOIN spend s ON s.id = p.id AND s.closed = p.closed
+            SELECT p.*, coalesce(us.spend, gs.spend, 0) AS spend
+            FROM periods p
+            LEFT JOIN user_spend us ON p.scope = 'user' AND us.id = p.id AND us.closed = p.closed
+            LEFT JOIN group_spend gs ON p.scope <> 'user' AND gs.scope = p.scope AND gs.value = p.value
+                                    AND gs.period = p.period AND gs.zone = p.zone AND gs.closed = p.closed
         ), due AS (
             SELECT e.*, 'threshold' AS kind, t.threshold, NULL::numeric AS forecast
-            FROM evaluated e CROSS JOIN LATERAL (SELECT DISTINCT unnest(e.thresholds)) AS t(threshold)
-            WHERE NOT e.closed AND e.spend * 100 >= t.threshold * e.limit_usd
+            FROM evaluated e CROSS JOIN LATERAL unnest(e.thresholds) AS t(threshold)
+            WHERE NOT e.closed AND e.spend > 0 AND e.spend * 100 >= t.threshold * e.limit_usd
             UNION ALL
             -- Linear extrapolation once enough of the period has passed, while still under the limit.
             SELECT e.*, 'forecast', 0,
