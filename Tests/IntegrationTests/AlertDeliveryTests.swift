@@ -81,19 +81,28 @@ import Glibc
             #expect(blocks.first?["type"] as? String == "section")
             _ = opsBudget
 
+            // The counters moved with the work, per channel.
+            let samples = try MetricsTests.parse(try await MetricsTests.get("http://\(try await MetricsTests.address(of: daemon))/metrics").body)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_fired_total", ["channel": "default"]) == 3)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_delivered_total", ["channel": "default"]) == 3)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_delivered_total", ["channel": "ops"]) == 1)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_failed_total", ["channel": "default"]) == 0)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_pending", ["channel": "default"]) == 0)
+
+            #expect(await daemon.waitForStderr(containing: "budget alert delivered", timeout: .seconds(10)))
             let log = daemon.stderrText
-            #expect(log.contains("budget alert delivered"))
             #expect(!log.contains("secret-token") && !log.contains("ops-token") && !log.contains(Self.secret))
         }
     }
 
-    /// 500, then no answer at all (request timeout), then 429 Retry-After: 3: the alert stays
-    /// pending, waits at least what the endpoint asked, and goes out on the fourth attempt.
+    /// 500, then no answer at all, then an answer too slow for alerts.request_timeout, then 429
+    /// Retry-After: 3: the alert stays pending, waits at least what the endpoint asked, and goes
+    /// out on the fifth attempt.
     @Test(.timeLimit(.minutes(2)))
     func anOutageIsRetriedHonouringRetryAfterAndRecovers() async throws {
         let receiver = try await WebhookReceiver.start()
         defer { Task { await receiver.stop() } }
-        receiver.script([.status(500), .silence, .tooManyRequests(retryAfterSeconds: 3)], then: .status(200))
+        receiver.script([.status(500), .silence, .slow(.seconds(3)), .tooManyRequests(retryAfterSeconds: 3)], then: .status(200))
         try await withTestDatabaseAsync { database in
             let directory = try TemporaryDirectory()
             let config = try DaemonConfig.file(in: directory, database: database, [
@@ -107,19 +116,19 @@ import Glibc
             }
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
-            let requests = try await receiver.waitForRequests(4, timeout: .seconds(60))
-            #expect(requests.count == 4, "\(daemon.stderrText)")
+            let requests = try await receiver.waitForRequests(5, timeout: .seconds(60))
+            #expect(requests.count == 5, "\(daemon.stderrText)")
             #expect(Set(requests.compactMap { $0.json?["alert_id"] as? String }).count == 1)
-            if requests.count == 4 {
-                #expect(requests[3].at.timeIntervalSince(requests[2].at) >= 2.9, "Retry-After: 3 was not honoured")
+            if requests.count == 5 {
+                #expect(requests[4].at.timeIntervalSince(requests[3].at) >= 2.9, "Retry-After: 3 was not honoured")
             }
             let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status FROM budget_alerts") { try $0.string(0) == "delivered" }
             #expect(try row.string(0) == "delivered")
-            #expect(try row.int(1) == 4)
+            #expect(try row.int(1) == 5)
             #expect(try row.int(2) == 200)
-            let log = daemon.stderrText
-            #expect(log.components(separatedBy: "channel 'default' is failing").count == 2, "one warning per outage")
-            #expect(log.contains("accepting alerts again"))
+            // The row is updated before the line is logged.
+            #expect(await daemon.waitForStderr(containing: "accepting alerts again", timeout: .seconds(10)))
+            #expect(daemon.stderrText.components(separatedBy: "channel 'default' is failing").count == 2, "one warning per outage")
         }
     }
 
@@ -148,6 +157,7 @@ import Glibc
             #expect(try row.string(3).contains("HTTP 404"))
             try await Task.sleep(for: .seconds(2))
             #expect(receiver.requests.count == 1)
+            #expect(await daemon.waitForStderr(containing: "budget alert given up", timeout: .seconds(10)))
             #expect(daemon.stderrText.components(separatedBy: "budget alert given up").count == 2)
         }
     }
