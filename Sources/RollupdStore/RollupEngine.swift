@@ -57,9 +57,17 @@ public struct RollupEngine: Sendable {
         case reset
     }
 
-    /// One pass over `source`, retried on a serialization conflict (another pass, `once` or
-    /// `rebuild` committed first: the row lock on rollupd.sources makes that a clean conflict).
+    /// One pass over `source`. An incremental pass first looks, read-only, whether there is
+    /// anything to do (`idleReport`): the daemon passes every poll interval, and most of those
+    /// passes find nothing. Otherwise, and always in the other modes, the locking pass.
     public func pass(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, maxAttempts: Int = 5) throws -> PassReport {
+        if mode == .incremental, let idle = try idleReport(source, on: connection) { return idle }
+        return try lockedPass(source, mode: mode, on: connection, maxAttempts: maxAttempts)
+    }
+
+    /// The pass proper, retried on a serialization conflict (another pass, `once` or `rebuild`
+    /// committed first: the row lock on rollupd.sources makes that a clean conflict).
+    func lockedPass(_ source: RollupSource, mode: Mode, on connection: PGConnection, maxAttempts: Int = 5) throws -> PassReport {
         var attempt = 1
         while true {
             do {
@@ -74,18 +82,19 @@ public struct RollupEngine: Sendable {
     ///
     /// One pass stops at its snapshot's xmin, and xmin is cluster-wide: a transaction still open
     /// anywhere (another database included) holds it back. So the target is the xmax of a snapshot
-    /// taken now, and passes repeat, 20 ms apart, until the watermark reaches it.
+    /// taken now, and passes repeat, 20 ms apart, until the watermark reaches it. These are always
+    /// locking passes, without the look for work: `once` and `rebuild` record every pass they make.
     public func catchUp(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, timeout: Duration = .seconds(300)) throws -> PassReport {
         let started = ContinuousClock.now
         let target = try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", context: "catch-up target")
             .singleRow("catch-up target").string(0)
-        var report = try pass(source, mode: mode, on: connection)
+        var report = try lockedPass(source, mode: mode, on: connection)
         while (UInt64(report.horizon) ?? 0) < (UInt64(target) ?? 0) {
             guard ContinuousClock.now - started < timeout else {
                 throw RollupError.catchUpTimedOut(source: source, waitingFor: try oldestOpenTransaction(on: connection))
             }
             usleep(20_000)
-            let next = try pass(source, on: connection)
+            let next = try lockedPass(source, mode: .incremental, on: connection)
             report.counts.added += next.counts.added
             report.counts.removed += next.counts.removed
             report.counts.bucketsTouched += next.counts.bucketsTouched
@@ -118,11 +127,9 @@ public struct RollupEngine: Sendable {
             // The first statement fixes the snapshot for the whole pass, so the horizon read here
             // is the one every later statement sees. FOR UPDATE serialises passes per source.
             let state = try connection.query("""
-                SELECT watermark::text, initialized, day_time_zone,
-                       greatest(pg_snapshot_xmin(pg_current_snapshot()), watermark)::text,
-                       extract(epoch FROM least(now(), (SELECT min(xact_start) FROM pg_stat_activity
-                                     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid())))
-                FROM rollupd.sources WHERE source = $1 FOR UPDATE
+                SELECT s.watermark::text, s.initialized, s.day_time_zone, \(Self.horizonSQL)::text,
+                       extract(epoch FROM \(Self.freshAsOfSQL))
+                FROM rollupd.sources s WHERE s.source = $1 FOR UPDATE
                 """, [source.rawValue], context: "read \(source.rawValue) watermark").singleRow("rollupd.sources row")
             // A catch-up pass's plan cost crosses the JIT thresholds; compiling it costs about a
             // second and saves nothing on a plan this simple (bench/README.md).
@@ -155,5 +162,66 @@ public struct RollupEngine: Sendable {
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
                               horizon: horizon, duration: duration, freshAsOf: try state.double(4), number: pass)
         }
+    }
+}
+
+// MARK: - The look for work
+
+extension RollupEngine {
+    /// A pass's horizon, for the rollupd.sources row `s`: its snapshot's xmin, never below the
+    /// watermark.
+    static let horizonSQL = "greatest(pg_snapshot_xmin(pg_current_snapshot()), s.watermark)"
+
+    /// The instant before which every commit is rolled up once everything below this statement's
+    /// horizon is (migration 005): the statement's start, or the start of the oldest other
+    /// transaction holding an xid, whichever is earlier. A transaction that committed before that
+    /// instant took its xid before the oldest running one took its own, so it lies below the horizon.
+    static let freshAsOfSQL = """
+        least(now(), (SELECT min(xact_start) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()))
+        """
+
+    /// Whether a pass over `source` has anything to do below `horizon`, for the rollupd.sources row
+    /// `s`: a first pass, rows inside the window (an index range scan on the xid index, which
+    /// finds none in a few buffers), or any saved old version.
+    static func hasWorkSQL(_ source: RollupSource, horizon: String) -> String {
+        """
+        (NOT s.initialized
+            OR EXISTS (SELECT 1 FROM \(source.table)
+                       WHERE \(XidWindow.predicate(from: "s.watermark", to: horizon, includePreexisting: "false")))
+            OR EXISTS (SELECT 1 FROM \(source.changesTable)))
+        """
+    }
+
+    /// $1 source: what the locking pass would read first, without FOR UPDATE, and whether it
+    /// has work.
+    static func lookSQL(_ source: RollupSource) -> String {
+        """
+        SELECT \(hasWorkSQL(source, horizon: "h.horizon")), s.day_time_zone, h.horizon::text,
+               extract(epoch FROM greatest(s.fresh_as_of, \(freshAsOfSQL))), s.total_passes
+        FROM rollupd.sources s, LATERAL (SELECT \(horizonSQL) AS horizon) AS h
+        WHERE s.source = $1
+        """
+    }
+
+    /// The report of a pass that found nothing to do, or nil when the locking pass has work (or
+    /// must refuse a changed time zone). One SELECT in its own statement: no transaction id, no
+    /// lock, no write, where the locking pass would lock and update rollupd.sources.
+    ///
+    /// Not moving the watermark changes nothing. No row between it and the horizon exists (a
+    /// version updated or deleted since would have left a change row), and no transaction below
+    /// the horizon can still write one; so the next pass, from the old watermark, counts the same
+    /// rows and subtracts the same old versions as it would from the horizon.
+    ///
+    /// Freshness moves on all the same: the report's `freshAsOf` is this statement's, and
+    /// `StatusReport` computes the lag of a source with nothing to do the same way.
+    func idleReport(_ source: RollupSource, on connection: PGConnection) throws -> PassReport? {
+        let started = ContinuousClock.now
+        let row = try connection.query(Self.lookSQL(source), [source.rawValue], context: "look for \(source.rawValue) work")
+            .singleRow("rollupd.sources row")
+        if try row.bool(0) { return nil }
+        if Self.rollup(for: source).usesTimeZone, row[1] != timeZone { return nil }
+        return PassReport(source: source, counts: ApplyCounts(), firstPass: false, rebuiltBuckets: nil,
+                          horizon: try row.string(2), duration: ContinuousClock.now - started,
+                          freshAsOf: try row.double(3), number: try row.int64(4))
     }
 }

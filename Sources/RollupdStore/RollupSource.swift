@@ -6,13 +6,30 @@ public enum RollupSource: String, CaseIterable, Sendable {
     case events
     /// `analytics_events` -> `hourly_rollups`.
     case analyticsEvents = "analytics_events"
+
+    /// The source table (rollupd's own constant, safe to put into SQL text).
+    var table: String { rawValue }
+
+    /// Where its triggers save the old versions of updated and deleted rows (migration 003).
+    var changesTable: String {
+        switch self {
+        case .events: return "rollupd.event_changes"
+        case .analyticsEvents: return "rollupd.analytics_changes"
+        }
+    }
 }
 
 /// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003).
 public struct XidWindow: Sendable, Equatable {
     /// The rows of a source table inside the window; $1 from, $2 to, $3 includePreexisting.
     /// The one definition every statement that reads a window uses.
-    static let predicate = "((rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL))"
+    static let predicate = predicate(from: "$1::xid8", to: "$2::xid8", includePreexisting: "$3::boolean")
+
+    /// The same with SQL expressions in place of the parameters (the look for work before a pass,
+    /// which reads the watermark and the horizon in the same statement).
+    static func predicate(from: String, to: String, includePreexisting: String) -> String {
+        "((rollupd_xid >= \(from) AND rollupd_xid < \(to)) OR (\(includePreexisting) AND rollupd_xid IS NULL))"
+    }
 
     /// Its parameters, in the order `predicate` numbers them.
     var parameters: [any PGParameter] { [from, to, includePreexisting] }

@@ -14,7 +14,9 @@ public struct StatusReport: Sendable, Codable {
         /// Rows committed since the last pass, counted up to a cap (10^6) so status stays cheap.
         public var pendingRows: Int64
         public var pendingChanges: Int64
-        /// now - fresh_as_of: everything committed longer ago than this is rolled up.
+        /// Everything committed longer ago than this is rolled up: now - fresh_as_of, or, when
+        /// nothing below the current horizon is left to count, now - the freshness a pass would
+        /// record now (the daemon's idle passes look without writing; see `RollupEngine.idleReport`).
         public var lagSeconds: Double
     }
 
@@ -70,7 +72,7 @@ public struct StatusReport: Sendable, Codable {
             .singleRow("rejected rows").int64(0)
         var sources: [Source] = []
         for source in RollupSource.allCases {
-            let (table, changes) = source == .events ? ("events", "rollupd.event_changes") : ("analytics_events", "rollupd.analytics_changes")
+            let (table, changes) = (source.table, source.changesTable)
             // Table names are rollupd's own constants here, never configuration.
             let row = try connection.query("""
                 SELECT s.initialized, s.watermark::text, \(iso("s.last_pass_started_at")), s.last_pass_duration_ms,
@@ -79,8 +81,12 @@ public struct StatusReport: Sendable, Codable {
                            WHERE t.rollupd_xid >= s.watermark OR (NOT s.initialized AND t.rollupd_xid IS NULL)
                            LIMIT \(pendingCap)) AS p),
                        (SELECT count(*) FROM \(changes)),
-                       coalesce(extract(epoch FROM now() - s.fresh_as_of), extract(epoch FROM now() - s.caught_up_at), 0)
-                FROM rollupd.sources s WHERE s.source = $1
+                       coalesce(extract(epoch FROM now() - CASE WHEN \(RollupEngine.hasWorkSQL(source, horizon: "h.horizon"))
+                                                               THEN s.fresh_as_of
+                                                               ELSE greatest(s.fresh_as_of, \(RollupEngine.freshAsOfSQL)) END),
+                                extract(epoch FROM now() - s.caught_up_at), 0)
+                FROM rollupd.sources s, LATERAL (SELECT \(RollupEngine.horizonSQL) AS horizon) AS h
+                WHERE s.source = $1
                 """, [source.rawValue], context: "status of \(table)").singleRow("status of \(table)")
             let pendingRows = try row.int64(7)
             let pendingChanges = try row.int64(8)
