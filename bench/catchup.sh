@@ -25,7 +25,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
-RESULTS_DIR="$REPO/bench/results"
+RESULTS_DIR="${BENCH_RESULTS_DIR:-$REPO/bench/results}"
 BENCH_DB=rollupd_bench
 SEED=0.17
 
@@ -36,7 +36,8 @@ REPS=3
 SMOKE=0
 KEEP=0
 ADMIN_URL="${BENCH_ADMIN_URL:-host=127.0.0.1 port=55432 user=postgres dbname=postgres}"
-ROLLUPD="${ROLLUPD_BINARY:-.build/release/rollupd}"
+BINARY=${ROLLUPD_BINARY-} # read before the ROLLUPD_* variables are scrubbed below
+ROLLUPD="${BINARY:-.build/release/rollupd}"
 events_set=0 new_set=0
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -142,7 +143,7 @@ time_sql() {
 
 command -v psql >/dev/null || die "psql not found (apt-get install postgresql-client)"
 cd "$REPO"
-if [[ -n ${ROLLUPD_BINARY-} ]]; then
+if [[ -n $BINARY ]]; then
     [[ -x $ROLLUPD ]] || die "ROLLUPD_BINARY=$ROLLUPD is not an executable"
 else
     # Incremental: a no-op (about a second) when the binary is current, and the binary always
