@@ -120,13 +120,16 @@ WRONG=$(psql_bench -c "
 WITH sample AS (
     SELECT * FROM (SELECT DISTINCT scope, scope_value, period_start, period_end FROM budget_alerts WHERE kind = 'threshold') AS d
     ORDER BY scope = 'user', period_end - period_start, scope_value LIMIT 40
+), raw AS MATERIALIZED (
+    SELECT s.*, (SELECT coalesce(sum(coalesce(e.verified_cost_usd, e.estimated_cost_usd)), 0) FROM events e
+                 WHERE e.created_at >= s.period_start AND e.created_at < s.period_end
+                   AND CASE s.scope WHEN 'user' THEN e.user_id = s.scope_value WHEN 'project' THEN e.project_id = s.scope_value
+                                    WHEN 'feature' THEN e.feature = s.scope_value WHEN 'model' THEN e.model = s.scope_value
+                                    ELSE true END) AS spend
+    FROM sample s
 )
-SELECT count(*) FROM sample s JOIN budget_alerts a USING (scope, period_start, period_end)
-WHERE a.kind = 'threshold' AND a.scope_value IS NOT DISTINCT FROM s.scope_value AND a.spend_usd <> (
-    SELECT coalesce(sum(coalesce(e.verified_cost_usd, e.estimated_cost_usd)), 0) FROM events e
-    WHERE e.created_at >= s.period_start AND e.created_at < s.period_end
-      AND CASE s.scope WHEN 'user' THEN e.user_id = s.scope_value WHEN 'project' THEN e.project_id = s.scope_value
-                       WHEN 'feature' THEN e.feature = s.scope_value WHEN 'model' THEN e.model = s.scope_value ELSE true END)")
+SELECT count(*) FROM raw r JOIN budget_alerts a USING (scope, period_start, period_end)
+WHERE a.kind = 'threshold' AND a.scope_value IS NOT DISTINCT FROM r.scope_value AND a.spend_usd <> r.spend")
 [[ $WRONG == 0 ]] && CORRECT=true || CORRECT=false
 LOAD_END=$(loadavg)
 
