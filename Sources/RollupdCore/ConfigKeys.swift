@@ -55,12 +55,33 @@ public enum ConfigKeys {
         Key(name: "signing_secret_file", defaultValue: "", isSecret: false),
     ]
 
-    /// Whether `key` is a known key: a fixed one, or `channels.<valid name>.<channel key>`.
+    /// `sources.<name>.<key>`: tables the operator maps onto rollupd's fields (SourceDefinition).
+    public static let sourceSection = "sources"
+    /// The fields each kind of source maps, required ones first. A field's value is a column,
+    /// `column->key` (a jsonb key), `=text` (a constant) or empty (not mapped).
+    public static let sourceFields: [SourceDefinition.Kind: (required: [String], optional: [String])] = [
+        .cost: (["project_id", "feature", "model", "created_at", "input_tokens", "output_tokens"],
+                ["user_id", "provider", "latency_ms", "cost_usd"]),
+        .analytics: (["session_id", "event_type", "occurred_at"], ["tool_name", "risk_mode"]),
+    ]
+    public static let sourceKeys: [Key] = [
+        Key(name: "table", defaultValue: "", isSecret: false),
+        Key(name: "kind", defaultValue: "", isSecret: false),
+        Key(name: "id", defaultValue: "id", isSecret: false),
+        Key(name: "cost_unit", defaultValue: "usd", isSecret: false),
+    ] + Set(sourceFields.values.flatMap { $0.required + $0.optional }).sorted().map {
+        Key(name: $0, defaultValue: "", isSecret: false)
+    }
+
+    /// Whether `key` is a known key: a fixed one, `channels.<valid name>.<channel key>` or
+    /// `sources.<valid name>.<source key>`.
     public static func isKnown(_ key: String) -> Bool {
         if names.contains(key) { return true }
         let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 3 && parts[0] == channelSection && isValidChannelName(String(parts[1]))
-            && channelKeys.contains { $0.name == parts[2] }
+        guard parts.count == 3, isValidChannelName(String(parts[1])) else { return false }
+        if parts[0] == channelSection { return channelKeys.contains { $0.name == parts[2] } }
+        if parts[0] == sourceSection { return sourceKeys.contains { $0.name == parts[2] } }
+        return false
     }
 
     /// Lower-case letters, digits and underscores, so every key maps to an environment variable.

@@ -11,6 +11,8 @@ public enum ReloadPolicy {
         if old.log.format != new.log.format { keys.append("log.format") }
         // The webhook client is built with it once; channels and every other alerts.* key reload.
         if old.alerts.connectTimeout != new.alerts.connectTimeout { keys.append("alerts.connect_timeout") }
+        // A source's table and triggers are prepared deliberately; a new mapping starts with a restart.
+        if old.sources != new.sources { keys.append("sources.*") }
         if old.metrics.listen?.host != new.metrics.listen?.host || old.metrics.listen?.port != new.metrics.listen?.port {
             keys.append("metrics.listen")
         }

@@ -16,7 +16,7 @@ extension RollupdConfig {
             let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
             throw ConfigError(key: nil, "file \(path) \(reason) (set --config or ROLLUPD_CONFIG)")
         }
-        let channelNames = try checkKnownKeys(yaml: text, path: path)
+        let named = try checkKnownKeys(yaml: text, path: path)
         let file: FileProvider<YAMLSnapshot>
         do {
             file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
@@ -25,14 +25,15 @@ extension RollupdConfig {
         }
         let overrides = EnvironmentVariablesProvider(environmentVariables: environment)
             .prefixKeys(with: ["rollupd"])
-        return try parse(ConfigReader(providers: [overrides, file]), channelNames: channelNames)
+        return try parse(ConfigReader(providers: [overrides, file]), channelNames: named.channels, sourceNames: named.sources)
     }
 
     /// Validates every key. Values are read as text and parsed here, so a malformed value is an
     /// error naming its key instead of a silent fall-back to the default.
     /// - Parameter channelNames: the names under `channels:` in the file (the one section whose
     ///   keys the operator chooses).
-    public static func parse(_ reader: ConfigReader, channelNames: [String] = []) throws(ConfigError) -> RollupdConfig {
+    /// - Parameter sourceNames: the names under `sources:` (the other such section).
+    public static func parse(_ reader: ConfigReader, channelNames: [String] = [], sourceNames: [String] = []) throws(ConfigError) -> RollupdConfig {
         func text(_ key: String) -> String {
             let secret = ConfigKeys.all.first { $0.name == key }?.isSecret ?? false
             return reader.string(forKey: ConfigKey(key), isSecret: secret)?
@@ -150,6 +151,8 @@ extension RollupdConfig {
             channels[name] = try channel(name, reader: reader)
         }
 
+        let sources = try sourceNames.sorted().map { (name) throws(ConfigError) in try source(name, reader: reader) }
+
         let directory = text("migrations.directory")
         guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
 
@@ -167,7 +170,8 @@ extension RollupdConfig {
             log: Log(level: level, format: format),
             budgets: budgets,
             alerts: alerts,
-            channels: channels
+            channels: channels,
+            sources: sources
         )
     }
 
@@ -217,25 +221,35 @@ extension RollupdConfig {
 
     private static func conninfoKey(file: String) -> String { file.isEmpty ? "database.url" : "database.url_file" }
 
+    /// The names the operator chose under `channels:` and `sources:`.
+    struct NamedSections {
+        var channels: [String] = []
+        var sources: [String] = []
+    }
+
     /// Rejects keys rollupd does not know (a typo would otherwise be silently ignored) and sections
-    /// written as scalars. Returns the channel names found under `channels:`.
+    /// written as scalars. Returns the channel and source names found in the file.
     @discardableResult
-    static func checkKnownKeys(yaml: String, path: String) throws(ConfigError) -> [String] {
+    static func checkKnownKeys(yaml: String, path: String) throws(ConfigError) -> NamedSections {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
             throw ConfigError(key: nil, "file \(path) is not valid YAML: \(error)")
         }
-        guard let root else { return [] }  // an empty file: all defaults
+        guard let root else { return NamedSections() }  // an empty file: all defaults
         guard let sections = root.mapping else {
             throw ConfigError(key: nil, "file \(path) must be a mapping of sections (database:, rollup:, ...)")
         }
-        var channelNames: [String] = []
+        var named = NamedSections()
         for (sectionNode, body) in sections {
             let section = sectionNode.string ?? "\(sectionNode)"
             if section == ConfigKeys.channelSection {
-                channelNames = try checkChannels(body)
+                named.channels = try checkChannels(body)
+                continue
+            }
+            if section == ConfigKeys.sourceSection {
+                named.sources = try checkSources(body)
                 continue
             }
             guard ConfigKeys.names.contains(where: { $0.hasPrefix(section + ".") }) else {
@@ -255,7 +269,7 @@ extension RollupdConfig {
                 }
             }
         }
-        return channelNames
+        return named
     }
 
     /// `channels:` maps operator-chosen names to mappings of the channel keys.
@@ -288,7 +302,7 @@ extension RollupdConfig {
     }
 
     private static var knownSections: [String] {
-        Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) } + [ConfigKeys.channelSection])).sorted()
+        Array(Set(ConfigKeys.all.map { String($0.name.split(separator: ".")[0]) } + [ConfigKeys.channelSection, ConfigKeys.sourceSection])).sorted()
     }
 
     private func keepDescription(_ duration: Duration) -> String {
@@ -297,6 +311,11 @@ extension RollupdConfig {
 
     /// The effective settings as `check-config` prints them, secrets redacted.
     public var redactedSummary: [(key: String, value: String)] {
+        let sourceLines: [(key: String, value: String)] = sources.flatMap(\.summary)
+        return baseSummary + sourceLines
+    }
+
+    private var baseSummary: [(key: String, value: String)] {
         [
             ("database.url", connectionSettings.redacted),
             ("database.connect_timeout", database.connectTimeout.compactDescription),

@@ -188,6 +188,8 @@ public struct RollupdConfig: Sendable, Equatable {
     public var alerts: Alerts = Alerts()
     /// By name; budgets name their channel (default 'default').
     public var channels: [String: Channel] = [:]
+    /// `sources.<name>.*`, by name: the operator's tables rolled up beside events and analytics_events.
+    public var sources: [SourceDefinition] = []
 
     public var connectionSettings: PGConnectionSettings {
         PGConnectionSettings(

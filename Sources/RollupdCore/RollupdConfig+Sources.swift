@@ -1,0 +1,104 @@
+import Configuration
+import Postgres
+import Yams
+
+extension RollupdConfig {
+    /// Names the built-in sources already use in rollupd.sources.
+    static let builtInSourceNames: Set<String> = ["events", "analytics_events"]
+
+    /// `sources.<name>.*`: validated here, once, for `run`, `once`, `check-config` and reloads.
+    static func source(_ name: String, reader: ConfigReader) throws(ConfigError) -> SourceDefinition {
+        let prefix = "sources.\(name)."
+        func text(_ key: String) -> String {
+            let fallback = ConfigKeys.sourceKeys.first { $0.name == key }?.defaultValue ?? ""
+            return reader.string(forKey: ConfigKey(prefix + key))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? fallback
+        }
+        guard !builtInSourceNames.contains(name) else {
+            throw ConfigError(key: "sources.\(name)", "'\(name)' is a built-in source; give this one another name")
+        }
+        let tableText = text("table")
+        guard !tableText.isEmpty else { throw ConfigError(key: prefix + "table", "source '\(name)' needs a table (schema.table or table)") }
+        let table: QualifiedName
+        do { table = try QualifiedName(parsing: tableText) } catch {
+            throw ConfigError(key: prefix + "table", "\(error)")
+        }
+        let kindText = text("kind").lowercased()
+        guard let kind = SourceDefinition.Kind(rawValue: kindText) else {
+            throw ConfigError(key: prefix + "kind", "'\(kindText)' is not one of cost, analytics")
+        }
+        let id: SQLIdentifier
+        do { id = try SQLIdentifier(text("id")) } catch { throw ConfigError(key: prefix + "id", "\(error)") }
+        let unitText = text("cost_unit").lowercased()
+        guard let unit = SourceDefinition.CostUnit(rawValue: unitText) else {
+            throw ConfigError(key: prefix + "cost_unit", "'\(unitText)' is not one of usd, micro_usd")
+        }
+
+        let (required, optional) = ConfigKeys.sourceFields[kind]!
+        var fields: [String: SourceDefinition.Field] = [:]
+        for field in required + optional {
+            do { fields[field] = try SourceDefinition.parseField(text(field)) } catch {
+                throw ConfigError(key: prefix + field, "\(error) (a column, column->key, =constant, or empty)")
+            }
+            if required.contains(field), fields[field] == .absent {
+                throw ConfigError(key: prefix + field, "a \(kind.rawValue) source must map \(field) (a column, or =constant)")
+            }
+        }
+        // A field of the other kind would be silently ignored: refuse it instead.
+        let ownFields = Set(required + optional)
+        for other in ConfigKeys.sourceFields.values.flatMap({ $0.required + $0.optional }) where !ownFields.contains(other) {
+            if !text(other).isEmpty {
+                throw ConfigError(key: prefix + other, "is not a field of a \(kind.rawValue) source")
+            }
+        }
+        return SourceDefinition(name: name, table: table, kind: kind, id: id, fields: fields, costUnit: unit)
+    }
+
+    /// `sources:` maps operator-chosen names to mappings of the source keys.
+    static func checkSources(_ body: Node) throws(ConfigError) -> [String] {
+        if body.scalar != nil, body.string?.isEmpty ?? false { return [] }
+        guard let sources = body.mapping else {
+            throw ConfigError(key: ConfigKeys.sourceSection, "must map source names to their settings (sources: {token_usage: {table: ..., kind: cost, ...}})")
+        }
+        var names: [String] = []
+        for (nameNode, settings) in sources {
+            let name = nameNode.string ?? "\(nameNode)"
+            guard ConfigKeys.isValidChannelName(name) else {
+                throw ConfigError(key: "sources.\(name)", "source names use lower-case letters, digits and _ only (they become parts of environment variable names)")
+            }
+            guard let entries = settings.mapping else {
+                throw ConfigError(key: "sources.\(name)", "must be a mapping of \(ConfigKeys.sourceKeys.map(\.name).joined(separator: ", "))")
+            }
+            for (keyNode, value) in entries {
+                let key = "sources.\(name).\(keyNode.string ?? "\(keyNode)")"
+                guard ConfigKeys.isKnown(key) else {
+                    throw ConfigError(key: key, "unknown key (known: \(ConfigKeys.sourceKeys.map(\.name).joined(separator: ", ")))")
+                }
+                guard value.scalar != nil else {
+                    throw ConfigError(key: key, "must be a single value, not a list or mapping")
+                }
+            }
+            names.append(name)
+        }
+        return names
+    }
+}
+
+extension SourceDefinition {
+    /// How `check-config` prints it.
+    var summary: [(key: String, value: String)] {
+        let prefix = "sources.\(name)."
+        var lines: [(key: String, value: String)] = [(prefix + "table", table.quoted), (prefix + "kind", kind.rawValue), (prefix + "id", id.quoted)]
+        if kind == .cost { lines.append((prefix + "cost_unit", costUnit.rawValue)) }
+        for key in fields.keys.sorted() {
+            let value: String
+            switch fields[key]! {
+            case .column(let column): value = column.quoted
+            case .jsonKey(let column, let jsonKey): value = "\(column.quoted)->\(jsonKey)"
+            case .constant(let constant): value = "=\(constant)"
+            case .absent: value = key == "cost_usd" ? "(priced from model_pricing)" : "(not mapped)"
+            }
+            lines.append((prefix + key, value))
+        }
+        return lines
+    }
+}
