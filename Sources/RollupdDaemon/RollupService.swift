@@ -66,7 +66,7 @@ public struct RollupService: Service, CustomStringConvertible {
                     if role != .leader { logger.notice("leader: rolling up") }
                     role = .leader
                     let reports = try await session.run { connection in
-                        try RollupSource.allCases.map { try engine.pass($0, on: connection) }
+                        try RollupSource.all(configured: config.sources).map { try engine.pass($0, on: connection) }
                     }
                     report(reports)
                     await evaluateBudgets(after: reports, schedule: &budgets, session: session)
@@ -133,7 +133,9 @@ public struct RollupService: Service, CustomStringConvertible {
     /// with the next pass; it never holds up the rollups.
     private func evaluateBudgets(after reports: [PassReport], schedule: inout BudgetSchedule, session: DatabaseSession) async {
         let config = live.current
-        let spendChanged = reports.contains { $0.source == .events && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass) }
+        let spendChanged = reports.contains {
+            ($0.source == .events || $0.source.definition?.kind == .cost) && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass)
+        }
         guard schedule.isDue(interval: config.budgets.evaluateInterval, spendChanged: spendChanged) else { return }
         let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
         do {

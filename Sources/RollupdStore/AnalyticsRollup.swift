@@ -14,6 +14,9 @@ struct AnalyticsRollup: SourceRollup {
             DELETE FROM rollupd.hourly_dimension_counts;
             DELETE FROM rollupd.hourly_session_counts;
             """, context: "clear hourly_rollups")
+        // The configured sources share these tallies; only analytics_events' share is recounted.
+        let hours = try SourceContributions.restoreAnalytics(on: connection)
+        if hours != "{}" { try connection.query(Self.refreshSQL, [hours], context: "refresh hourly_rollups") }
     }
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
@@ -31,6 +34,7 @@ struct AnalyticsRollup: SourceRollup {
         let hours = try connection.query(Self.rebuildSQL, [range.from, range.to], context: "rebuild hourly tallies: clear")
             .singleRow("rebuild hourly tallies").string(0)
         try connection.query(Self.retallySQL, [range.from, range.to, horizon], context: "rebuild hourly tallies")
+        _ = try SourceContributions.restoreAnalytics(range: range, on: connection)
         return Int64(try connection.query(Self.refreshSQL, [hours], context: "refresh hourly_rollups").affectedRows)
     }
 

@@ -9,6 +9,8 @@ struct CostRollup: SourceRollup {
     func clearAll(on connection: PGConnection) throws {
         try connection.query("DELETE FROM cost_aggregates", context: "clear cost_aggregates")
         try connection.query("DELETE FROM user_cost_aggregates", context: "clear user_cost_aggregates")
+        // The configured sources share these tables; only events' share is recounted.
+        try SourceContributions.restoreCost(on: connection)
     }
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
@@ -38,6 +40,7 @@ struct CostRollup: SourceRollup {
     func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
         try connection.query(Self.rebuildClearSQL, [range.from, range.to, timeZone], context: "rebuild cost_aggregates: clear")
         let rebuilt = try connection.query(Self.rebuildSQL, [range.from, range.to, timeZone, horizon], context: "rebuild cost_aggregates")
+        try SourceContributions.restoreCost(range: range, timeZone: timeZone, on: connection)
         return Int64(rebuilt.affectedRows)
     }
 

@@ -35,6 +35,13 @@ struct RetentionTarget: Sendable {
             // The exact tallies behind hourly_rollups go with it.
             rollup("rollupd.hourly_dimension_counts", timeColumn: "hour", keep: settings.hourlyRollups),
             rollup("rollupd.hourly_session_counts", timeColumn: "hour", keep: settings.hourlyRollups),
+            // Configured sources' shares of the shared rollups expire with them, so a reset never
+            // brings an expired bucket back. (Configured source tables themselves are the
+            // operator's: retention does not delete from them.)
+            rollup("rollupd.source_cost_buckets", timeColumn: "period_start", keep: settings.costAggregates),
+            rollup("rollupd.source_user_cost_buckets", timeColumn: "period_start", keep: settings.costAggregates),
+            rollup("rollupd.source_hourly_dimension_counts", timeColumn: "hour", keep: settings.hourlyRollups),
+            rollup("rollupd.source_hourly_session_counts", timeColumn: "hour", keep: settings.hourlyRollups),
         ]
     }
 

@@ -7,6 +7,8 @@ public enum RollupError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidRange(String)
     /// `catchUp` waited this long for transactions that were open when it started.
     case catchUpTimedOut(source: RollupSource, waitingFor: String)
+    /// A configured source whose table rollupd has not been given change tracking yet.
+    case sourceNotPrepared(source: String, table: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum RollupError: Error, Sendable, Equatable, CustomStringConvertible {
             return "invalid rebuild range: \(reason)"
         case .catchUpTimedOut(let source, let waitingFor):
             return "gave up catching up \(source.rawValue): still waiting for \(waitingFor)"
+        case .sourceNotPrepared(let source, let table):
+            return "source '\(source)' (table \(table)) is not prepared for rollupd: run `rollupd prepare-source \(source)` to see, then --apply, the column, index and triggers it adds"
         }
     }
 }
@@ -43,10 +47,13 @@ public struct RollupEngine: Sendable {
     public init(timeZone: String) { self.timeZone = timeZone }
 
     static func rollup(for source: RollupSource) -> any SourceRollup {
-        switch source {
-        case .events: return CostRollup()
-        case .analyticsEvents: return AnalyticsRollup()
+        if let definition = source.definition {
+            switch definition.kind {
+            case .cost: return ConfiguredCostRollup(definition)
+            case .analytics: return ConfiguredAnalyticsRollup(definition)
+            }
         }
+        return source == .events ? CostRollup() : AnalyticsRollup()
     }
 
     public enum Mode: Sendable, Equatable {
@@ -126,11 +133,16 @@ public struct RollupEngine: Sendable {
         return try connection.transaction(.repeatableRead) { connection in
             // The first statement fixes the snapshot for the whole pass, so the horizon read here
             // is the one every later statement sees. FOR UPDATE serialises passes per source.
-            let state = try connection.query("""
+            let rows = try connection.query("""
                 SELECT s.watermark::text, s.initialized, s.day_time_zone, \(Self.horizonSQL)::text,
                        extract(epoch FROM \(Self.freshAsOfSQL))
                 FROM rollupd.sources s WHERE s.source = $1 FOR UPDATE
-                """, [source.rawValue], context: "read \(source.rawValue) watermark").singleRow("rollupd.sources row")
+                """, [source.rawValue], context: "read \(source.rawValue) watermark")
+            // `prepare-source` creates a configured source's row together with its triggers.
+            if rows.rows.isEmpty, let definition = source.definition {
+                throw RollupError.sourceNotPrepared(source: definition.name, table: definition.table.quoted)
+            }
+            let state = try rows.singleRow("rollupd.sources row")
             // A catch-up pass's plan cost crosses the JIT thresholds; compiling it costs about a
             // second and saves nothing on a plan this simple (bench/README.md).
             try connection.query("SET LOCAL jit = off", context: "pass settings")
@@ -216,8 +228,9 @@ extension RollupEngine {
     /// `StatusReport` computes the lag of a source with nothing to do the same way.
     func idleReport(_ source: RollupSource, on connection: PGConnection) throws -> PassReport? {
         let started = ContinuousClock.now
-        let row = try connection.query(Self.lookSQL(source), [source.rawValue], context: "look for \(source.rawValue) work")
-            .singleRow("rollupd.sources row")
+        // No row: a configured source not prepared yet; the locking pass says so.
+        guard let row = try connection.query(Self.lookSQL(source), [source.rawValue], context: "look for \(source.rawValue) work")
+            .rows.first else { return nil }
         if try row.bool(0) { return nil }
         if Self.rollup(for: source).usesTimeZone, row[1] != timeZone { return nil }
         return PassReport(source: source, counts: ApplyCounts(), firstPass: false, rebuiltBuckets: nil,

@@ -1,22 +1,53 @@
 import Postgres
+import RollupdCore
 
-/// A source table and the rollups kept from it.
-public enum RollupSource: String, CaseIterable, Sendable {
-    /// `events` -> `cost_aggregates` (hour and day).
-    case events
+/// A source table and the rollups kept from it: one of the two built-in tables, or a table the
+/// operator configured (`sources.<name>.*`). Identified by its name in rollupd.sources.
+public struct RollupSource: Sendable, Hashable {
+    public let rawValue: String
+    /// nil for the built-in sources.
+    public let definition: SourceDefinition?
+
+    private init(builtIn name: String) {
+        rawValue = name
+        definition = nil
+    }
+
+    public init(_ definition: SourceDefinition) {
+        rawValue = definition.name
+        self.definition = definition
+    }
+
+    /// `events` -> `cost_aggregates` (hour and day) and `user_cost_aggregates`.
+    public static let events = RollupSource(builtIn: "events")
     /// `analytics_events` -> `hourly_rollups`.
-    case analyticsEvents = "analytics_events"
+    public static let analyticsEvents = RollupSource(builtIn: "analytics_events")
 
-    /// The source table (rollupd's own constant, safe to put into SQL text).
-    var table: String { rawValue }
+    /// The source table, safe to put into SQL text: a built-in name (rollupd's constant) or a
+    /// configured one, validated and quoted.
+    var table: String { definition?.table.quoted ?? rawValue }
 
-    /// Where its triggers save the old versions of updated and deleted rows (migration 003).
+    /// What selects the saved old versions of its updated and deleted rows, for statements where
+    /// `s` is its rollupd.sources row: the built-ins have their own tables (migration 003), the
+    /// configured sources share one (migration 008).
     var changesTable: String {
         switch self {
         case .events: return "rollupd.event_changes"
         case .analyticsEvents: return "rollupd.analytics_changes"
+        default: return "rollupd.source_changes WHERE source = s.source"
         }
     }
+
+    /// The built-in sources, in pass order.
+    public static let allCases: [RollupSource] = [.events, .analyticsEvents]
+
+    /// The built-in sources, then the configured ones in name order: what a daemon passes over.
+    public static func all(configured: [SourceDefinition]) -> [RollupSource] {
+        allCases + configured.map(RollupSource.init)
+    }
+
+    public static func == (lhs: RollupSource, rhs: RollupSource) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 }
 
 /// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003).
@@ -60,13 +91,14 @@ public struct ApplyCounts: Sendable, Equatable {
     public var removed: Int64 = 0
     public var bucketsTouched: Int64 = 0
     public var rejectedCount: Int64 = 0
+    /// Of those, rows without a cost whose model has no price at their time (configured sources).
+    public var unpriced: Int64 = 0
     /// The ids of rows rejected for the first time (at most 100), for one log line.
     public var newlyRejectedIDs: String = ""
 }
 
 /// The SQL of one source's rollups. Each implementation keeps its statements in one file.
 protocol SourceRollup: Sendable {
-    var source: RollupSource { get }
     /// Whether `day` buckets depend on rollup.time_zone.
     var usesTimeZone: Bool { get }
     /// Deletes everything this source's rollups hold (first pass and `rebuild --all`).

@@ -1,4 +1,5 @@
 import Postgres
+import RollupdCore
 
 /// The daemon's state as the database records it, for `rollupd status`.
 public struct StatusReport: Sendable, Codable {
@@ -64,16 +65,24 @@ public struct StatusReport: Sendable, Codable {
         return problems
     }
 
-    public static func read(lockKey: Int64, on connection: PGConnection) throws -> StatusReport {
+    public static func read(lockKey: Int64, configured: [SourceDefinition] = [], on connection: PGConnection) throws -> StatusReport {
         let holder = try LeaderLock.holder(key: lockKey, on: connection)
         let version = try connection.query("SELECT max(version) FROM rollupd.schema_migrations", context: "schema version")
             .singleRow("schema version").optionalInt64(0)
         let rejected = try connection.query("SELECT count(*) FROM rollupd.rejected_rows", context: "rejected rows")
             .singleRow("rejected rows").int64(0)
         var sources: [Source] = []
-        for source in RollupSource.allCases {
+        for source in RollupSource.all(configured: configured) {
             let (table, changes) = (source.table, source.changesTable)
-            // Table names are rollupd's own constants here, never configuration.
+            if source.definition != nil, try connection.query("SELECT 1 FROM rollupd.sources WHERE source = $1", [source.rawValue],
+                                                               context: "source row").rows.isEmpty {
+                // A configured source not prepared yet (its table may lack rollupd_xid): shown, and
+                // unhealthy as never rolled up.
+                sources.append(Source(source: source.rawValue, initialized: false, watermark: "-", lastPassStartedAt: nil,
+                                      lastPassDurationMs: nil, lastPassAdded: 0, lastPassRemoved: 0, totalPasses: 0,
+                                      pendingRows: 0, pendingChanges: 0, lagSeconds: 0))
+                continue
+            }
             let row = try connection.query("""
                 SELECT s.initialized, s.watermark::text, \(iso("s.last_pass_started_at")), s.last_pass_duration_ms,
                        s.last_pass_added, s.last_pass_removed, s.total_passes,

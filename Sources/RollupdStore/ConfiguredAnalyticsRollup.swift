@@ -1,0 +1,119 @@
+import Postgres
+import RollupdCore
+
+/// A configured analytics source -> the tallies behind hourly_rollups, shared with
+/// `analytics_events` and other sources, plus this source's own tallies
+/// (rollupd.source_hourly_*) so it can be taken out again exactly. Touched hours are rewritten
+/// from the shared tallies, as for analytics_events.
+struct ConfiguredAnalyticsRollup: SourceRollup {
+    let definition: SourceDefinition
+    let usesTimeZone = false
+
+    init(_ definition: SourceDefinition) { self.definition = definition }
+
+    func clearAll(on connection: PGConnection) throws {
+        try SourceContributions.clearAnalytics(source: definition.name, on: connection)
+    }
+
+    func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
+        var mapping = SourceMapping(definition)
+        let columns = Self.columns(&mapping)
+        let parameters = mapping.parameters(window, timeZone: timeZone)
+        let name = definition.name
+        let row = try connection.query(Self.applySQL(mapping: mapping, columns: columns), parameters,
+                                       context: "roll up source \(name)").singleRow("roll up \(name)")
+        let touchedHours = try row.string(3)
+        if touchedHours != "{}" {
+            try connection.query(AnalyticsRollup.refreshSQL, [touchedHours], context: "refresh hourly_rollups")
+            try SourceContributions.dropZeroTallies(source: name, on: connection)
+        }
+        var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
+        if try row.int64(4) > 0 {
+            let rejected = try connection.query(Self.rejectSQL(mapping: mapping, columns: columns), parameters,
+                                                context: "record rejected rows of \(name)").singleRow("rejected rows")
+            counts.rejectedCount = try rejected.int64(0)
+            counts.newlyRejectedIDs = rejected[1] ?? ""
+        }
+        return counts
+    }
+
+    /// Recomputed whole, like a configured cost source.
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
+        try clearAll(on: connection)
+        return try apply(XidWindow(from: "0", to: horizon, includePreexisting: true), timeZone: timeZone, on: connection).bucketsTouched
+    }
+
+    /// Empty tool names and risk modes count as absent, as for analytics_events.
+    static func columns(_ mapping: inout SourceMapping) -> String {
+        """
+        r.\(mapping.definition.id.quoted)::text AS row_id, \(mapping.text("session_id")) AS session_id,
+               \(mapping.text("event_type")) AS event_type, nullif(\(mapping.text("tool_name")), '') AS tool,
+               nullif(\(mapping.text("risk_mode")), '') AS risk, \(mapping.time("occurred_at")) AS occurred_at
+        """
+    }
+
+    static let checkedSQL = """
+        checked AS (
+            SELECT m.*, (m.session_id IS NOT NULL AND m.event_type IS NOT NULL AND m.occurred_at IS NOT NULL) AS valid
+            FROM mapped m
+        )
+        """
+
+    /// $1 watermark, $2 horizon, $3 first pass, $4 source; returns added, removed, tallies
+    /// touched, touched hours, rejected new rows.
+    static func applySQL(mapping: SourceMapping, columns: String) -> String {
+        """
+        WITH consumed AS (
+            \(SourceMapping.consumedSQL)
+        ), mapped AS (
+        \(mapping.rows(columns))
+        ), \(checkedSQL), fine AS (
+            SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, session_id, event_type, tool, risk, sum(sign) AS n,
+                   count(*) FILTER (WHERE sign > 0) AS added, count(*) FILTER (WHERE sign < 0) AS removed
+            FROM checked WHERE valid
+            GROUP BY 1, 2, 3, 4, 5
+        ), dimension_deltas AS (
+            SELECT hour, 'event_type' AS dimension, event_type AS key, sum(n) AS n FROM fine GROUP BY 1, 3
+            UNION ALL
+            SELECT hour, 'tool', tool, sum(n) FROM fine WHERE tool IS NOT NULL GROUP BY 1, 3
+            UNION ALL
+            SELECT hour, 'risk', risk, sum(n) FROM fine WHERE risk IS NOT NULL GROUP BY 1, 3
+        ), dimension_up AS (
+            INSERT INTO rollupd.hourly_dimension_counts AS c (hour, dimension, key, n)
+            SELECT hour, dimension, key, n FROM dimension_deltas WHERE n <> 0
+            ON CONFLICT (hour, dimension, key) DO UPDATE SET n = c.n + excluded.n
+            RETURNING 1
+        ), session_up AS (
+            INSERT INTO rollupd.hourly_session_counts AS s (hour, session_id, n)
+            SELECT hour, session_id, sum(n) FROM fine GROUP BY 1, 2 HAVING sum(n) <> 0
+            ON CONFLICT (hour, session_id) DO UPDATE SET n = s.n + excluded.n
+            RETURNING 1
+        ), \(SourceContributions.tallyUpserts)
+        SELECT coalesce((SELECT sum(added) FROM fine), 0)::bigint,
+               coalesce((SELECT sum(removed) FROM fine), 0)::bigint,
+               (SELECT count(*) FROM dimension_up) + (SELECT count(*) FROM session_up),
+               ARRAY(SELECT DISTINCT hour FROM fine)::text,
+               (SELECT count(*) FROM checked WHERE sign > 0 AND NOT valid)
+               + 0 * length($5::text)  -- binds $5 (the time zone), which analytics does not use
+        """
+    }
+
+    static func rejectSQL(mapping: SourceMapping, columns: String) -> String {
+        """
+        WITH mapped AS (
+            \(mapping.liveRows(columns))
+        ), \(checkedSQL), rejected AS (
+            INSERT INTO rollupd.rejected_rows (source, row_id, reason)
+            SELECT $4, coalesce(row_id, '(no id)'), concat_ws('; ',
+                CASE WHEN session_id IS NULL THEN 'session missing' END,
+                CASE WHEN event_type IS NULL THEN 'event type missing' END,
+                CASE WHEN occurred_at IS NULL THEN 'time missing or not a timestamp' END)
+            FROM checked WHERE NOT valid AND $5::text IS NOT NULL  -- binds $5, unused here
+            ON CONFLICT DO NOTHING
+            RETURNING row_id
+        )
+        SELECT (SELECT count(*) FROM rejected),
+               (SELECT string_agg(row_id, ', ') FROM (SELECT row_id FROM rejected LIMIT 100) AS shown)
+        """
+    }
+}

@@ -1,0 +1,65 @@
+import Postgres
+import RollupdCore
+
+/// Turns a configured source's mapping into SQL expressions over a row alias `r`.
+///
+/// Only validated, quoted identifiers enter the SQL text; constants and jsonb keys are bound as
+/// parameters. Every value is read as text and converted by rollupd's non-raising functions
+/// (migration 008), so one column type or another, and text that does not parse, never abort a
+/// pass: the row gets NULL there and is rejected.
+///
+/// Parameters: $1 watermark, $2 horizon, $3 first pass (XidWindow), $4 source name, $5 time
+/// zone; constants follow.
+struct SourceMapping {
+    let definition: SourceDefinition
+    private(set) var constants: [String] = []
+
+    static let fixedParameterCount = 5
+
+    init(_ definition: SourceDefinition) { self.definition = definition }
+
+    var table: String { definition.table.quoted }
+
+    func parameters(_ window: XidWindow, timeZone: String) -> [any PGParameter] {
+        window.parameters + [definition.name, timeZone] + constants
+    }
+
+    private mutating func bind(_ value: String) -> String {
+        constants.append(value)
+        return "$\(Self.fixedParameterCount + constants.count)::text"
+    }
+
+    /// The field as text, or NULL when it is not mapped.
+    mutating func text(_ field: String) -> String {
+        switch definition.field(field) {
+        case .column(let column): return "r.\(column.quoted)::text"
+        case .jsonKey(let column, let key): return "(r.\(column.quoted)::jsonb ->> \(bind(key)))"
+        case .constant(let value): return bind(value)
+        case .absent: return "NULL::text"
+        }
+    }
+
+    mutating func number(_ field: String) -> String { "rollupd.to_numeric(\(text(field)))" }
+    mutating func time(_ field: String) -> String { "rollupd.to_timestamptz(\(text(field)))" }
+
+    /// A source's rows, live in the window (sign 1) and saved old versions that had been counted
+    /// (sign -1), each through `columns`, which reads the alias `r` of the table's row type.
+    /// `consumed` must be a CTE of the source's change rows (old_xid, old_row).
+    func rows(_ columns: String) -> String {
+        """
+            SELECT \(columns), 1 AS sign FROM \(table) r
+            WHERE \(XidWindow.predicate)
+            UNION ALL
+            SELECT \(columns), -1 FROM consumed c CROSS JOIN LATERAL jsonb_populate_record(NULL::\(table), c.old_row) r
+            WHERE coalesce(c.old_xid, '0'::xid8) < $1::xid8
+        """
+    }
+
+    /// The window's live rows only (for recording rejected rows).
+    func liveRows(_ columns: String) -> String {
+        "SELECT \(columns), 1 AS sign FROM \(table) r WHERE \(XidWindow.predicate)"
+    }
+
+    /// Consumes this source's saved old versions.
+    static let consumedSQL = "DELETE FROM rollupd.source_changes WHERE source = $4 RETURNING old_xid, old_row"
+}
