@@ -122,6 +122,41 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 }
 
+struct PrepareSource: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare-source",
+        abstract: "Print (or with --apply, run) the SQL that gives a configured source's table change tracking.",
+        discussion: """
+            Adds to the operator's table a rollupd_xid xid8 column (DEFAULT pg_current_xact_id(); \
+            existing rows stay NULL and are counted by the first pass), an index on it, and \
+            BEFORE UPDATE/DELETE triggers that save old rows for subtraction; then records the \
+            source in rollupd.sources. ALTER TABLE and CREATE TRIGGER lock the table briefly. \
+            Idempotent: run it again after changing the source's mapping.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The source's name (sources.<name> in the configuration).") var name: String
+    @Flag(help: "Run the SQL in one transaction instead of printing it.") var apply = false
+
+    func run() async throws {
+        let config = try await global.loadConfig()
+        guard let source = config.sources.first(where: { $0.name == name }) else {
+            let known = config.sources.map(\.name)
+            printError("rollupd: no source '\(name)' in \(global.config) (configured: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+            throw ExitStatus.config
+        }
+        guard apply else {
+            print(SourcePreparation.sql(for: source), terminator: "")
+            return
+        }
+        let logger = global.bootstrapLogging(config)
+        try await global.oneShot(config: config, logger: logger) { config, logger, session in
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
+            try await session.run { try SourcePreparation.apply(source, on: $0) }
+            logger.notice("source prepared", metadata: ["source": "\(source.name)", "table": "\(source.table.quoted)"])
+        }
+    }
+}
+
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
@@ -146,7 +181,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await global.oneShot { config, logger, session in
-            let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, on: $0) }
+            let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, configured: config.sources, on: $0) }
             let problems = report.problems(maxLag: config.metrics.maxLag.seconds)
             if json {
                 let encoder = JSONEncoder()
@@ -212,7 +247,7 @@ func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, sessio
     try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
     let engine = RollupEngine(timeZone: config.rollup.timeZone)
     let reports = try await session.run { connection in
-        try RollupSource.allCases.map { try engine.catchUp($0, mode: mode, on: connection) }
+        try RollupSource.all(configured: config.sources).map { try engine.catchUp($0, mode: mode, on: connection) }
     }
     for report in reports { logger.log(report) }
     // Alerts are recorded here; the daemon delivers them.
