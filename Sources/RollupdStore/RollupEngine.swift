@@ -228,9 +228,16 @@ extension RollupEngine {
     /// `StatusReport` computes the lag of a source with nothing to do the same way.
     func idleReport(_ source: RollupSource, on connection: PGConnection) throws -> PassReport? {
         let started = ContinuousClock.now
-        // No row: a configured source not prepared yet; the locking pass says so.
-        guard let row = try connection.query(Self.lookSQL(source), [source.rawValue], context: "look for \(source.rawValue) work")
-            .rows.first else { return nil }
+        // A configured source not prepared yet has no row, or no rollupd_xid column to look at;
+        // the locking pass says so.
+        let rows: [PGRow]
+        do {
+            rows = try connection.query(Self.lookSQL(source), [source.rawValue], context: "look for \(source.rawValue) work").rows
+        } catch {
+            guard source.definition != nil, error.sqlState == "42703" else { throw error }
+            return nil
+        }
+        guard let row = rows.first else { return nil }
         if try row.bool(0) { return nil }
         if Self.rollup(for: source).usesTimeZone, row[1] != timeZone { return nil }
         return PassReport(source: source, counts: ApplyCounts(), firstPass: false, rebuiltBuckets: nil,
