@@ -10,8 +10,9 @@
 
 CREATE SCHEMA IF NOT EXISTS rollupd;
 
--- Per-user spend, hour (UTC) and day (rollup.time_zone) buckets like cost_aggregates. Events with
--- no user_id are not counted here (they still are in cost_aggregates).
+-- Per-user spend by day (rollup.time_zone), as cost_aggregates' 'day' rows; no hour buckets, which
+-- would hold about one row per event. Events with no user_id are not counted here (they still
+-- are in cost_aggregates).
 CREATE TABLE IF NOT EXISTS user_cost_aggregates (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     project_id   text NOT NULL,

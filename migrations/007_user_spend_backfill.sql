@@ -29,9 +29,6 @@ WITH state AS (
       AND rollupd.cost_row_is_valid(c.input_tokens, c.output_tokens, c.latency_ms,
           coalesce(c.verified_cost_usd, c.estimated_cost_usd), c.project_id, c.feature, c.model, c.created_at)
 )
-SELECT project_id, user_id, 'hour', date_trunc('hour', created_at, 'UTC'), sum(cost), sum(tokens), count(*)
-FROM counted GROUP BY 1, 2, 4
-UNION ALL
 SELECT project_id, user_id, 'day', date_trunc('day', created_at, (SELECT zone FROM state)), sum(cost), sum(tokens), count(*)
 FROM counted GROUP BY 1, 2, 4;
 

@@ -106,25 +106,24 @@ struct ConfiguredCostRollup: SourceRollup {
         ), mapped AS (
         \(mapping.rows(columns))
         ), \(pricedSQL), fine AS (
-            SELECT true AS valid, project_id, feature, model, user_id,
-                   date_trunc('hour', created_at, 'UTC') AS hour,
-                   date_trunc('day', created_at, $5::text) AS day,
+            SELECT true AS valid, project_id, feature, model, user_id, hour, day, GROUPING(user_id) = 0 AS per_user,
                    sum(sign * cost) AS cost,
                    sum(sign * (input_tokens + output_tokens))::bigint AS tokens,
                    sum(sign) AS calls,
                    sum(sign * round(latency_ms))::bigint AS latency,
                    count(*) FILTER (WHERE sign > 0) AS added,
                    count(*) FILTER (WHERE sign < 0) AS removed
-            FROM checked WHERE valid
-            GROUP BY 2, 3, 4, 5, 6, 7
+            FROM (SELECT project_id, feature, model, user_id, date_trunc('hour', created_at, 'UTC') AS hour,
+                         date_trunc('day', created_at, $5::text) AS day, sign, cost, input_tokens, output_tokens, latency_ms
+                  FROM checked WHERE valid) AS c
+            -- As in CostRollup: per key and hour, and per user and day.
+            GROUP BY GROUPING SETS ((project_id, feature, model, hour, day), (project_id, user_id, day))
         ), hour_up AS (
         \(CostRollup.upsert(period: "hour", bucket: "hour"))
         ), day_up AS (
         \(CostRollup.upsert(period: "day", bucket: "day"))
-        ), user_hour_up AS (
-        \(CostRollup.userUpsert(period: "hour", bucket: "hour"))
         ), user_day_up AS (
-        \(CostRollup.userUpsert(period: "day", bucket: "day"))
+        \(CostRollup.userDayUpsert)
         ), own_up AS (
         \(SourceContributions.costUpsert)
         ), own_user_up AS (
@@ -138,12 +137,12 @@ struct ConfiguredCostRollup: SourceRollup {
             WHERE d.source = $4 AND d.row_id = c.row_id AND c.sign < 0 AND c.derived
               AND NOT EXISTS (SELECT 1 FROM checked a WHERE a.sign > 0 AND a.derived AND a.valid AND a.row_id = c.row_id)
         )
-        SELECT coalesce((SELECT sum(added) FROM fine), 0)::bigint,
-               coalesce((SELECT sum(removed) FROM fine), 0)::bigint,
+        SELECT coalesce((SELECT sum(added) FROM fine WHERE NOT per_user), 0)::bigint,
+               coalesce((SELECT sum(removed) FROM fine WHERE NOT per_user), 0)::bigint,
                (SELECT count(*) FROM hour_up) + (SELECT count(*) FROM day_up),
                ARRAY(SELECT id FROM hour_up WHERE call_count = 0 UNION ALL SELECT id FROM day_up WHERE call_count = 0)::text,
                (SELECT count(*) FROM checked WHERE sign > 0 AND NOT valid),
-               ARRAY(SELECT id FROM user_hour_up WHERE call_count = 0 UNION ALL SELECT id FROM user_day_up WHERE call_count = 0)::text
+               ARRAY(SELECT id FROM user_day_up WHERE call_count = 0)::text
         """
     }
 

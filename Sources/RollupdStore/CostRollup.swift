@@ -1,7 +1,7 @@
 import Postgres
 
-/// `events` -> `cost_aggregates` and, for events with a user, `user_cost_aggregates`: hour
-/// buckets in UTC, day buckets in rollup.time_zone.
+/// `events` -> `cost_aggregates` (hour buckets in UTC, day buckets in rollup.time_zone) and, for
+/// events with a user, `user_cost_aggregates` (day buckets).
 struct CostRollup: SourceRollup {
     let source = RollupSource.events
     let usesTimeZone = true
@@ -63,34 +63,36 @@ struct CostRollup: SourceRollup {
             FROM consumed
             WHERE coalesce(old_xid, '0'::xid8) < $1::xid8
         ), fine AS (
-            SELECT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms, cost,
-                       project_id, feature, model, created_at) AS valid,
-                   project_id, feature, model, user_id,
-                   date_trunc('hour', created_at, 'UTC') AS hour,
-                   date_trunc('day', created_at, $4::text) AS day,
+            SELECT valid, project_id, feature, model, user_id, hour, day, GROUPING(user_id) = 0 AS per_user,
                    sum(sign * cost) AS cost,
                    sum(sign * (input_tokens + output_tokens)) AS tokens,
                    sum(sign) AS calls,
                    sum(sign * latency_ms) AS latency,
                    count(*) FILTER (WHERE sign > 0) AS added,
                    count(*) FILTER (WHERE sign < 0) AS removed
-            FROM contributions
-            GROUP BY 1, 2, 3, 4, 5, 6, 7
+            FROM (SELECT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms, cost,
+                             project_id, feature, model, created_at) AS valid,
+                         project_id, feature, model, user_id,
+                         date_trunc('hour', created_at, 'UTC') AS hour,
+                         date_trunc('day', created_at, $4::text) AS day,
+                         sign, cost, input_tokens, output_tokens, latency_ms
+                  FROM contributions) AS c
+            -- Per key and hour for cost_aggregates, per user and day for user_cost_aggregates: one
+            -- pass, two hash tables (per user and hour would be nearly one group per event).
+            GROUP BY GROUPING SETS ((valid, project_id, feature, model, hour, day), (valid, project_id, user_id, day))
         ), hour_up AS (
         \(upsert(period: "hour", bucket: "hour"))
         ), day_up AS (
         \(upsert(period: "day", bucket: "day"))
-        ), user_hour_up AS (
-        \(userUpsert(period: "hour", bucket: "hour"))
         ), user_day_up AS (
-        \(userUpsert(period: "day", bucket: "day"))
+        \(userDayUpsert)
         )
-        SELECT coalesce((SELECT sum(added) FROM fine WHERE valid), 0)::bigint,
-               coalesce((SELECT sum(removed) FROM fine WHERE valid), 0)::bigint,
+        SELECT coalesce((SELECT sum(added) FROM fine WHERE valid AND NOT per_user), 0)::bigint,
+               coalesce((SELECT sum(removed) FROM fine WHERE valid AND NOT per_user), 0)::bigint,
                (SELECT count(*) FROM hour_up) + (SELECT count(*) FROM day_up),
                ARRAY(SELECT id FROM hour_up WHERE call_count = 0 UNION ALL SELECT id FROM day_up WHERE call_count = 0)::text,
-               coalesce((SELECT sum(added) FROM fine WHERE NOT valid), 0)::bigint,
-               ARRAY(SELECT id FROM user_hour_up WHERE call_count = 0 UNION ALL SELECT id FROM user_day_up WHERE call_count = 0)::text
+               coalesce((SELECT sum(added) FROM fine WHERE NOT valid AND NOT per_user), 0)::bigint,
+               ARRAY(SELECT id FROM user_day_up WHERE call_count = 0)::text
         """
 
     /// Records the window's invalid new rows, once each, and returns the ids recorded for the first
@@ -119,7 +121,7 @@ struct CostRollup: SourceRollup {
                 total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
             SELECT project_id, feature, model, '\(period)', \(bucket), sum(cost), sum(tokens), sum(calls), sum(latency),
                    coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
-            FROM fine WHERE valid
+            FROM fine WHERE valid AND NOT per_user
             GROUP BY project_id, feature, model, \(bucket)
             ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
                 total_cost = ca.total_cost + excluded.total_cost,
@@ -132,20 +134,18 @@ struct CostRollup: SourceRollup {
         """
     }
 
-    /// The same deltas per user and project, for user budgets; events without a user are left out.
-    static func userUpsert(period: String, bucket: String) -> String {
-        """
+    /// The deltas per user, project and day, for user budgets; events without a user are left out.
+    static let userDayUpsert = """
             INSERT INTO user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
-            SELECT project_id, user_id, '\(period)', \(bucket), sum(cost), sum(tokens), sum(calls)
-            FROM fine WHERE valid AND user_id IS NOT NULL
-            GROUP BY project_id, user_id, \(bucket)
+            SELECT project_id, user_id, 'day', day, sum(cost), sum(tokens), sum(calls)
+            FROM fine WHERE valid AND per_user AND user_id IS NOT NULL
+            GROUP BY project_id, user_id, day
             ON CONFLICT (user_id, period, period_start, project_id) DO UPDATE SET
                 total_cost = u.total_cost + excluded.total_cost,
                 total_tokens = u.total_tokens + excluded.total_tokens,
                 call_count = u.call_count + excluded.call_count
             RETURNING id, call_count
         """
-    }
 
     /// Every hour and local day overlapping [from, to): $1 from, $2 to (epoch seconds), $3 time zone.
     static let boundsSQL = """
@@ -183,10 +183,6 @@ struct CostRollup: SourceRollup {
                   coalesce(e.verified_cost_usd, e.estimated_cost_usd), e.project_id, e.feature, e.model, e.created_at)
         ), users AS (
             INSERT INTO user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
-            SELECT project_id, user_id, 'hour', date_trunc('hour', created_at, 'UTC'), sum(cost), sum(tokens), count(*)
-            FROM counted, bounds b WHERE user_id IS NOT NULL AND created_at >= b.hour_from AND created_at < b.hour_to
-            GROUP BY 1, 2, 4
-            UNION ALL
             SELECT project_id, user_id, 'day', date_trunc('day', created_at, $3::text), sum(cost), sum(tokens), count(*)
             FROM counted, bounds b WHERE user_id IS NOT NULL AND created_at >= b.day_from AND created_at < b.day_to
             GROUP BY 1, 2, 4

@@ -14,10 +14,10 @@ enum SourceContributions {
             INSERT INTO rollupd.source_cost_buckets AS b (source, project_id, feature, model, period, period_start,
                 total_cost, total_tokens, call_count, total_latency_ms)
             SELECT $4, project_id, feature, model, 'hour', hour, sum(cost), sum(tokens), sum(calls), sum(latency)
-            FROM fine GROUP BY project_id, feature, model, hour
+            FROM fine WHERE NOT per_user GROUP BY project_id, feature, model, hour
             UNION ALL
             SELECT $4, project_id, feature, model, 'day', day, sum(cost), sum(tokens), sum(calls), sum(latency)
-            FROM fine GROUP BY project_id, feature, model, day
+            FROM fine WHERE NOT per_user GROUP BY project_id, feature, model, day
             ON CONFLICT (source, project_id, feature, model, period, period_start) DO UPDATE SET
                 total_cost = b.total_cost + excluded.total_cost,
                 total_tokens = b.total_tokens + excluded.total_tokens,
@@ -28,11 +28,8 @@ enum SourceContributions {
     static let userCostUpsert = """
             INSERT INTO rollupd.source_user_cost_buckets AS b (source, project_id, user_id, period, period_start,
                 total_cost, total_tokens, call_count)
-            SELECT $4, project_id, user_id, 'hour', hour, sum(cost), sum(tokens), sum(calls)
-            FROM fine WHERE user_id IS NOT NULL GROUP BY project_id, user_id, hour
-            UNION ALL
             SELECT $4, project_id, user_id, 'day', day, sum(cost), sum(tokens), sum(calls)
-            FROM fine WHERE user_id IS NOT NULL GROUP BY project_id, user_id, day
+            FROM fine WHERE per_user AND user_id IS NOT NULL GROUP BY project_id, user_id, day
             ON CONFLICT (source, user_id, period, period_start, project_id) DO UPDATE SET
                 total_cost = b.total_cost + excluded.total_cost,
                 total_tokens = b.total_tokens + excluded.total_tokens,

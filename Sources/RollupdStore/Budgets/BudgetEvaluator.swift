@@ -23,9 +23,9 @@ public struct BudgetEvaluationReport: Sendable {
 /// transaction, and the table's unique key makes each alert once per budget, period, kind and
 /// threshold however often (or by however many instances) this runs.
 ///
-/// Spend comes from rollups only: cost_aggregates (user_cost_aggregates for user budgets), the
-/// day buckets of the whole rollup-zone days inside the period and UTC hour buckets for the rest
-/// (the ragged edges of a budget in another zone). Run right
+/// Spend comes from rollups only: cost_aggregates, the day buckets of the whole rollup-zone days
+/// inside the period and UTC hour buckets for the rest (the ragged edges of a budget in another
+/// zone); user budgets read user_cost_aggregates, which has day buckets only. Run right
 /// after a pass, it sees everything that pass counted, so an alert is at most one poll interval
 /// behind the events that caused it.
 public struct BudgetEvaluator: Sendable {
@@ -142,11 +142,12 @@ public struct BudgetEvaluator: Sendable {
             JOIN dims d ON d.scope = g.scope AND d.value = g.value AND d.grain = r.grain AND d.bucket >= r.lo AND d.bucket < r.hi
             GROUP BY 1, 2, 3, 4, 5
         ), user_spend AS (
+            -- Per-user spend is kept by day of the rollups' zone: the days that start inside the
+            -- period (exact when the budget's zone is the rollups').
             SELECT p.id, p.closed, sum(u.total_cost) AS spend
             FROM periods p
-            JOIN ranges r ON r.period = p.period AND r.zone = p.zone AND r.closed = p.closed
-            JOIN user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = r.grain
-                                       AND u.period_start >= r.lo AND u.period_start < r.hi
+            JOIN user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = 'day'
+                                       AND u.period_start >= p.period_start AND u.period_start < p.period_end
             WHERE p.scope = 'user'
             GROUP BY p.id, p.closed
         ), evaluated AS (

@@ -34,7 +34,7 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
-    /// user_cost_aggregates as recomputed from events that name a user.
+    /// user_cost_aggregates (days) as recomputed from events that name a user.
     static func userCostAggregates(timeZone: String, on connection: PGConnection) throws -> [String] {
         try connection.query("""
             WITH valid AS (
@@ -44,9 +44,7 @@ enum Oracle {
                 WHERE user_id IS NOT NULL AND input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0
                   AND coalesce(verified_cost_usd, estimated_cost_usd) >= 0
             ), bucketed AS (
-                SELECT *, 'hour' AS period, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start FROM valid
-                UNION ALL
-                SELECT *, 'day', date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 FROM valid
+                SELECT *, 'day' AS period, date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 AS period_start FROM valid
             )
             SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
                              sum(cost)::numeric(30, 6), sum(tokens), count(*))

@@ -40,9 +40,7 @@ enum SourceOracle {
         let expectedUsers = try connection.query("""
             WITH valid (project_id, feature, model, user_id, created_at, tokens, latency_ms, cost) AS (\(costRows)),
             bucketed AS (
-                SELECT *, 'hour' AS period, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start FROM valid
-                UNION ALL
-                SELECT *, 'day', date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 FROM valid
+                SELECT *, 'day' AS period, date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 AS period_start FROM valid
             )
             SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
                              sum(cost)::numeric(30, 6), sum(tokens), count(*))
