@@ -185,9 +185,10 @@ enum DaemonConfig {
     }
 
     /// A config file in `directory` for a daemon of `database`: the repo's migrations, quick polls.
+    /// `extraYAML` is appended as is (whole top-level sections `yaml` cannot express, e.g. `sources:`).
     static func file(
         in directory: TemporaryDirectory, name: String = "rollupd.yaml", database: TestDatabase,
-        _ extra: [String: String] = [:], channels: [String: [String: String]] = [:]
+        _ extra: [String: String] = [:], channels: [String: [String: String]] = [:], extraYAML: String = ""
     ) throws -> String {
         var values = [
             "database.url": database.conninfo,
@@ -207,6 +208,7 @@ enum DaemonConfig {
                 text += "  \(channel):\n" + settings.sorted(by: { $0.key < $1.key }).map { "    \($0.key): \"\($0.value)\"\n" }.joined()
             }
         }
+        if !extraYAML.isEmpty { text += extraYAML.hasSuffix("\n") ? extraYAML : extraYAML + "\n" }
         return try directory.write(name, text)
     }
 }
