@@ -23,13 +23,20 @@ $$;
 
 -- Text without an offset is taken as UTC (the function's own TimeZone setting), so the result
 -- does not depend on the session's zone. timestamptz values reach here as text with an offset.
+-- PostgreSQL's special inputs are refused: 'now', 'today', 'yesterday', 'tomorrow' would give
+-- another instant at every pass (an old version subtracted from another bucket than it was
+-- added to), 'epoch' and 'allballs' a made-up one, '[-]infinity' a bucket no one can read.
 CREATE FUNCTION rollupd.to_timestamptz(value text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
+DECLARE
+    result timestamptz;
 BEGIN
-    IF value IS NULL OR btrim(value) = '' THEN
+    IF value IS NULL OR btrim(value) = ''
+       OR value ~* '\m(infinity|now|today|tomorrow|yesterday|epoch|allballs)\M' THEN
         RETURN NULL;
     END IF;
-    RETURN value::timestamptz;
+    result := value::timestamptz;
+    RETURN CASE WHEN isfinite(result) THEN result END;
 EXCEPTION WHEN others THEN
     RETURN NULL;
 END

@@ -56,11 +56,14 @@ import Testing
                 ('bad_fraction', 'lens-score', 'gpt-4o-mini', '10.5', '5', '15', '0', '0', '0.01', NULL, '2025-10-05T12:00:00Z'),
                 ('bad_time', 'lens-score', 'gpt-4o-mini', '10', '5', '15', '0', '0', '0.01', NULL, '2025-13-45T00:00:00Z'),
                 ('bad_cost', 'lens-score', 'gpt-4o-mini', '10', '5', '15', '0', '0', '$0.01', NULL, '2025-10-05T12:00:00Z'),
-                ('bad_unpriced', 'lens-score', 'mystery-model', '10', '5', '15', '0', '0', '', NULL, '2025-10-05T12:00:00Z')
+                ('bad_unpriced', 'lens-score', 'mystery-model', '10', '5', '15', '0', '0', '', NULL, '2025-10-05T12:00:00Z'),
+                -- PostgreSQL's special time words: a different instant at every pass, or none.
+                ('bad_now', 'lens-score', 'gpt-4o-mini', '10', '5', '15', '0', '0', '0.01', NULL, 'now'),
+                ('bad_infinity', 'lens-score', 'gpt-4o-mini', '10', '5', '15', '0', '0', '0.01', NULL, 'infinity')
                 """, [user])
             let engine = RollupEngine(timeZone: "Asia/Kolkata")
             try Self.catchUp([Self.costEvents], engine, on: connection)
-            var bad = ["bad_tokens", "bad_negative", "bad_fraction", "bad_time", "bad_cost", "bad_unpriced"]
+            var bad = ["bad_tokens", "bad_negative", "bad_fraction", "bad_time", "bad_cost", "bad_unpriced", "bad_now", "bad_infinity"]
             func oracle() -> String {
                 let excluded = bad.map { "'\($0)'" }.joined(separator: ", ")
                 return """
