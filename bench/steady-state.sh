@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/steady-state.sh — rollupd run under a steady writer: freshness, CPU, memory; and idle cost.
 #
-#   bench/steady-state.sh [--duration S] [--idle S] [--base N] [--smoke] [--keep] [--admin-url CONNINFO]
+#   bench/steady-state.sh [--duration S] [--idle S] [--base N] [--baseline-binary PATH] [--smoke] [--keep]
+#                         [--admin-url CONNINFO]
 #
 #   For each poll interval (1s, the shipped default, and 250ms) and each writer rate (pgbench -R 500
 #   and -R 2000 transactions/s, 10 rows per transaction in one multi-row INSERT, 4 clients), for S
@@ -13,14 +14,22 @@
 #                or not the previous ones were seen). p50/p99/max over all probes.
 #     CPU        the daemon (/proc/<pid>/stat utime + stime), its PostgreSQL backends (the backends
 #                with application_name rollupd*), and the whole cluster (writer and probe included)
-#     memory     the daemon's VmHWM (peak RSS) and VmRSS at the end (/proc/<pid>/status)
+#     memory     the daemon's VmHWM (peak RSS) and VmRSS at the end (/proc/<pid>/status), the
+#                binary's pages evicted from the page cache before each start
+#     passes     every pass (rollupd_passes_total of the daemon's /metrics, served on a free port),
+#                and the passes that wrote (rollupd.sources.total_passes): a pass that finds
+#                nothing to do only looks
 #   Then idle: the daemon alone, no writer, no probe, for --idle seconds (default 30) at each poll
 #   interval: CPU seconds per minute of the daemon, of its backends and of the cluster.
 #
-#   --duration S   seconds per writer run (default 60; smoke 4)
-#   --idle S       seconds per idle run (default 30; smoke 3)
+#   --duration S   seconds per writer run (default 60; smoke 3)
+#   --idle S       seconds per idle run (default 30; smoke 2)
 #   --base N       events loaded (and rolled up) before the runs (default 200000; smoke 10000)
-#   --smoke        the short version (well under a minute after the build)
+#   --baseline-binary PATH
+#                  another rollupd binary (e.g. the previous commit's): every run is measured with
+#                  it first, then with the binary under test, on the same database, and the table
+#                  ends with their ratios
+#   --smoke        the short version (about 20 s after the build: 3 s runs, writer -R 500 only)
 #   --keep         keep the database rollupd_steady_bench
 #   --admin-url    superuser conninfo on the postgres database
 #                  (default $BENCH_ADMIN_URL, else host=127.0.0.1 port=55432 user=postgres dbname=postgres)
@@ -32,9 +41,14 @@ NAME=steady-state
 BENCH_DB=rollupd_steady_bench
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
-DURATION=60 IDLE=30 BASE=200000 TAIL=15 dset=0 iset=0 bset=0
+DURATION=60 IDLE=30 BASE=200000 TAIL=15 dset=0 iset=0 bset=0 BASELINE=""
 POLLS=(1s 250ms) RATES=(500 2000)
 parse_extra() {
+    if [[ $1 == --baseline-binary ]]; then
+        [[ -n ${2-} && -x $2 ]] || die "--baseline-binary needs an executable rollupd"
+        BASELINE=$(readlink -f "$2") EXTRA_SHIFT=2
+        return 0
+    fi
     [[ ${2-} =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer"
     case $1 in
     --duration) DURATION=$2 dset=1 ;; --idle) IDLE=$2 iset=1 ;; --base) BASE=$2 bset=1 ;;
@@ -43,7 +57,7 @@ parse_extra() {
     EXTRA_SHIFT=2
 }
 parse_common "$@"
-if ((SMOKE)); then ((dset)) || DURATION=3; ((iset)) || IDLE=2; ((bset)) || BASE=10000; TAIL=5; fi
+if ((SMOKE)); then ((dset)) || DURATION=3; ((iset)) || IDLE=2; ((bset)) || BASE=10000; TAIL=5 RATES=(500); fi
 setup_bench
 LOAD_START=$(loadavg)
 HZ=$(getconf CLK_TCK)
@@ -129,28 +143,50 @@ stop_daemon() {
 }
 CLEANUP_HOOK=stop_daemon
 
-# Starts `rollupd run` with the given poll interval; waits for its first pass.
-start_daemon() { # $1 poll interval
-    local p0 i
-    p0=$(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'")
-    ROLLUPD_ROLLUP_POLL_INTERVAL=$1 env -u JOURNAL_STREAM "$ROLLUPD" run --config "$CONFIG" >"$WORK/daemon-$1.log" 2>&1 &
-    DAEMON_PID=$!
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$WORK/daemon-$1.log" >&2; die "rollupd run exited"; }
-        (($(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'") > p0)) && break
+# rollupd_passes_total{source="events"} from the running daemon's /metrics (bash's /dev/tcp, so
+# no HTTP client is needed); empty if it cannot be read.
+passes_total() {
+    local fd
+    { exec {fd}<>"/dev/tcp/${METRICS_ADDR%:*}/${METRICS_ADDR##*:}"; } 2>/dev/null || return 0
+    printf 'GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$METRICS_ADDR" >&"$fd"
+    timeout 5 cat <&"$fd" | tr -d '\r' | awk '/^rollupd_passes_total\{/ && /source="events"/ { print $NF; exit }' || true
+    exec {fd}>&-
+}
+passes_written() { psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'"; }
+
+# Starts `rollupd run` ($2, the binary) with poll interval $1, /metrics on a free port; waits for
+# its first pass. $3 names the log.
+start_daemon() { # $1 poll interval, $2 binary, $3 log name
+    local i log="$WORK/daemon-$3.log" n
+    # The binary's pages out of the page cache first, so every run starts as after a boot: pages
+    # that came into the cache by being written (a fresh build, a copy, strip) made the same
+    # binary's RSS up to 3 MB higher than pages read from disk (bench/README.md).
+    dd if="$2" iflag=nocache count=0 status=none 2>/dev/null || true
+    ROLLUPD_METRICS_LISTEN=127.0.0.1:0 ROLLUPD_ROLLUP_POLL_INTERVAL=$1 env -u JOURNAL_STREAM "$2" run --config "$CONFIG" >"$log" 2>&1 &
+    DAEMON_PID=$! METRICS_ADDR=""
+    for ((i = 0; i < 400; i++)); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$log" >&2; die "rollupd run exited"; }
+        [[ -n $METRICS_ADDR ]] || METRICS_ADDR=$(grep -m 1 'serving /metrics' "$log" 2>/dev/null | grep -oP 'address=\K[0-9.]+:[0-9]+' || true)
+        if [[ -n $METRICS_ADDR ]]; then
+            n=$(passes_total)
+            [[ -n $n ]] && ((n >= 1)) && break
+        fi
         sleep 0.05
     done
+    [[ -n $METRICS_ADDR && -n $(passes_total) ]] || { cat "$log" >&2; die "no rollupd_passes_total on the daemon's /metrics"; }
     sleep 0.3 # past start-up (migration check, first retention run)
     BACKENDS=($(psql_bench -c "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'rollupd%'"))
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
-# Measures one run: sets M_JSON and M_ROW (for the table). $1 poll, $2 rate (0 = idle), $3 seconds.
+# Measures one run: sets M_JSON and M_ROW (for the table). $1 poll, $2 rate (0 = idle), $3 seconds,
+# $4 binary, $5 its role (measured or baseline).
+declare -A BCPU DCPU HWM
 measure() {
-    local poll=$1 rate=$2 secs=$3 run="poll=$1,rate=$2" d0 d1 b0 b1 c0 c1 t0 wall la0 la1 pg_pid="" tps="null" lag="null" lat="null" fresh passes0 passes1
-    start_daemon "$poll"
+    local poll=$1 rate=$2 secs=$3 binary=$4 role=$5 run="poll=$1,rate=$2,$5" d0 d1 b0 b1 c0 c1 t0 wall la0 la1 pg_pid="" tps="null" lag="null" lat="null" fresh passes0 passes1 wrote0 wrote1
+    start_daemon "$poll" "$binary" "$run"
     la0=$(loadavg)
-    passes0=$(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'")
+    passes0=$(passes_total) wrote0=$(passes_written)
     # Other databases' transactions hold the cluster-wide horizon back: sample them every 0.5 s.
     (while :; do
         psql_bench -F ' ' -c "SELECT count(*), coalesce(round(max(extract(epoch FROM clock_timestamp() - xact_start))::numeric, 2), 0)
@@ -169,7 +205,7 @@ measure() {
     fi
     wall=$(ms_since "$t0")
     d1=$(pids_cpu_ms "$DAEMON_PID") b1=$(pids_cpu_ms "${BACKENDS[@]}") c1=$(cluster_cpu_ms)
-    passes1=$(psql_bench -c "SELECT total_passes FROM rollupd.sources WHERE source = 'events'")
+    passes1=$(passes_total) wrote1=$(passes_written)
     la1=$(loadavg)
     kill "$sampler" 2>/dev/null || true
     wait "$sampler" 2>/dev/null || true
@@ -196,31 +232,40 @@ measure() {
     fi
     local probes seen p50 p99 pmax pmin
     read -r probes seen p50 p99 pmax pmin <<<"$fresh"
-    M_JSON="{\"poll\": \"$poll\", \"writer_tps_target\": $rate, \"seconds\": $secs, \"wall_ms\": $wall, \"loadavg_before\": $la0, \"loadavg_after\": $la1,
+    BCPU[$poll,$rate,$role]=$(per_min "$bcpu") DCPU[$poll,$rate,$role]=$(per_min "$dcpu") HWM[$poll,$rate,$role]=$hwm
+    M_JSON="{\"binary_role\": \"$role\", \"binary\": \"$binary\", \"poll\": \"$poll\", \"writer_tps_target\": $rate, \"seconds\": $secs, \"wall_ms\": $wall, \"loadavg_before\": $la0, \"loadavg_after\": $la1,
     \"writer_tps\": ${tps:-null}, \"writer_rows_per_s\": $(awk -v t="${tps:-0}" 'BEGIN { printf "%.0f", t * 10 }'), \"writer_latency_avg_ms\": ${lat:-null}, \"writer_schedule_lag_avg_ms\": ${lag:-null},
     \"probes\": $probes, \"probes_seen\": $seen, \"freshness_ms\": {\"p50\": ${p50:-null}, \"p99\": ${p99:-null}, \"max\": ${pmax:-null}, \"min\": ${pmin:-null}},
-    \"passes\": $((passes1 - passes0)), \"daemon_cpu_ms\": $dcpu, \"daemon_backends_cpu_ms\": $bcpu, \"daemon_backends\": [$(csv "${BACKENDS[@]}")], \"cluster_cpu_ms\": $ccpu,
+    \"passes\": $((passes1 - passes0)), \"passes_written\": $((wrote1 - wrote0)),
+    \"daemon_backends_cpu_ms_per_pass\": $(ratio "$bcpu" "$((passes1 - passes0))"), \"daemon_cpu_ms\": $dcpu, \"daemon_backends_cpu_ms\": $bcpu, \"daemon_backends\": [$(csv "${BACKENDS[@]}")], \"cluster_cpu_ms\": $ccpu,
     \"daemon_cpu_s_per_min\": $(per_min "$dcpu"), \"daemon_backends_cpu_s_per_min\": $(per_min "$bcpu"), \"cluster_cpu_s_per_min\": $(per_min "$ccpu"),
     \"daemon_vmhwm_kb\": $hwm, \"daemon_vmrss_end_kb\": $rss, \"daemon_rss_anon_end_kb\": $rss_anon, \"daemon_rss_file_end_kb\": $rss_file,
     \"other_db_xid_samples\": $hs, \"other_db_xid_samples_with_open_xid\": $hheld, \"other_db_oldest_xid_holder_max_age_s\": $hmax}"
-    M_ROW=$(printf '%-6s %6s %8.0f %7s %12s %8s %8s %8s %7s %9s %9s %9s %9s %9s %12s' "$poll" "$rate" "$([[ $tps == null ]] && echo 0 || echo "$tps")" "$probes/$seen" "${lag:-—}" "${p50:-—}" "${p99:-—}" "${pmax:-—}" \
-        "$((passes1 - passes0))" "$(per_min "$dcpu")" "$(per_min "$bcpu")" "$(per_min "$ccpu")" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" \
+    M_ROW=$(printf '%-8s %-6s %6s %8.0f %7s %12s %8s %8s %8s %9s %9s %9s %9s %9s %9s %12s' "$role" "$poll" "$rate" "$([[ $tps == null ]] && echo 0 || echo "$tps")" "$probes/$seen" "${lag:-—}" "${p50:-—}" "${p99:-—}" "${pmax:-—}" \
+        "$((passes1 - passes0))/$((wrote1 - wrote0))" "$(per_min "$dcpu")" "$(per_min "$bcpu")" "$(per_min "$ccpu")" "$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')" \
         "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$hheld/$hs ${hmax}s")
     say "$M_ROW   load $la1"
 }
 
+# With a baseline, each run is measured with it first and then with the binary under test.
+BINARIES=("$ROLLUPD") ROLES=(measured)
+[[ -n $BASELINE ]] && BINARIES=("$BASELINE" "$ROLLUPD") ROLES=(baseline measured)
 RUNS_JSON=() ROWS=()
 for poll in "${POLLS[@]}"; do
     for rate in "${RATES[@]}"; do
-        say "writer -R $rate (x10 rows) for ${DURATION}s, rollupd run poll $poll"
-        measure "$poll" "$rate" "$DURATION"
-        RUNS_JSON+=("$M_JSON") ROWS+=("$M_ROW")
+        for k in "${!BINARIES[@]}"; do
+            say "writer -R $rate (x10 rows) for ${DURATION}s, rollupd run poll $poll (${ROLES[k]})"
+            measure "$poll" "$rate" "$DURATION" "${BINARIES[k]}" "${ROLES[k]}"
+            RUNS_JSON+=("$M_JSON") ROWS+=("$M_ROW")
+        done
     done
 done
 for poll in "${POLLS[@]}"; do
-    say "idle ${IDLE}s, rollupd run poll $poll"
-    measure "$poll" 0 "$IDLE"
-    RUNS_JSON+=("$M_JSON") ROWS+=("$M_ROW")
+    for k in "${!BINARIES[@]}"; do
+        say "idle ${IDLE}s, rollupd run poll $poll (${ROLES[k]})"
+        measure "$poll" 0 "$IDLE" "${BINARIES[k]}" "${ROLES[k]}"
+        RUNS_JSON+=("$M_JSON") ROWS+=("$M_ROW")
+    done
 done
 LOAD_END=$(loadavg)
 OTHER_BACKENDS=$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS DISTINCT FROM '$BENCH_DB' AND pid <> pg_backend_pid()")
@@ -228,6 +273,7 @@ OTHER_BACKENDS=$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE back
 OUT="$RESULTS_DIR/steady-state-$STAMP.json"
 {
     printf '{\n "benchmark": "steady-state", "started": "%s", "smoke": %s, "machine": %s,\n' "$STAMP" "$([[ $SMOKE == 1 ]] && echo true || echo false)" "$(machine_json)"
+    printf ' "baseline_binary": %s,\n' "$([[ -n $BASELINE ]] && printf '"%s"' "$BASELINE" || echo null)"
     printf ' "loadavg_start": %s, "loadavg_end": %s, "base_events": %s, "writer": "pgbench -c 4 -j 2 -R <tps> -T <s>, 10 rows per transaction (one INSERT ... SELECT generate_series(1, 10))",\n' "$LOAD_START" "$LOAD_END" "$BASE"
     printf ' "other_client_backends_in_cluster_at_end": %s, "cpu_note": "cluster CPU includes the writer and the probe; daemon_backends is what rollupd costs the server",\n' "$OTHER_BACKENDS"
     printf ' "runs": [\n  %s\n ]\n}\n' "$(join_by $',\n  ' "${RUNS_JSON[@]}")"
@@ -236,8 +282,20 @@ OUT="$RESULTS_DIR/steady-state-$STAMP.json"
 echo
 echo "steady state ($([[ $SMOKE == 1 ]] && echo smoke || echo full)): writer runs ${DURATION}s, idle runs ${IDLE}s, $BASE base events; $(nproc) cores; load average at start $LOAD_START, at end $LOAD_END"
 echo "freshness = probe commit -> its hour row visible in cost_aggregates (ms); CPU in CPU-seconds per minute; RSS in MiB"
-printf '%-6s %6s %8s %7s %12s %8s %8s %8s %7s %9s %9s %9s %9s %9s %12s\n' poll tx/s "got tx/s" probes "sched lag ms" p50 p99 max passes "daemon" "its bknds" cluster "RSS peak" "RSS end" "others' xids"
-echo "others' xids: samples (every 0.5 s) in which another database had a transaction with an xid open / samples, and its longest age"
+printf '%-8s %-6s %6s %8s %7s %12s %8s %8s %8s %9s %9s %9s %9s %9s %9s %12s\n' binary poll tx/s "got tx/s" probes "sched lag ms" p50 p99 max "passes/wr" "daemon" "its bknds" cluster "RSS peak" "RSS end" "others' xids"
+echo "passes/wr: every pass / the passes that wrote; others' xids: samples (every 0.5 s) in which another database had a transaction with an xid open / samples, and its longest age"
 printf '%s\n' "${ROWS[@]}"
+if [[ -n $BASELINE ]]; then
+    echo
+    echo "measured / baseline (same run): its backends' CPU, daemon CPU, RSS peak; baseline: $BASELINE"
+    for poll in "${POLLS[@]}"; do
+        for rate in "${RATES[@]}" 0; do
+            key="$poll,$rate"
+            printf '%-6s %-6s %9s %9s %9s\n' "$poll" "$([[ $rate == 0 ]] && echo idle || echo "$rate")" \
+                "$(ratio "${BCPU[$key,measured]}" "${BCPU[$key,baseline]}")" "$(ratio "${DCPU[$key,measured]}" "${DCPU[$key,baseline]}")" \
+                "$(ratio "${HWM[$key,measured]}" "${HWM[$key,baseline]}")"
+        done
+    done
+fi
 echo
 echo "results: $OUT"
