@@ -10,15 +10,20 @@
 #               each inserted row's bucket into a delta table through a transition table
 # Each variant runs for DURATION seconds with 1 and 8 clients; reported: tps, mean and p99 latency.
 #
-# Usage: bench/ingest-overhead.sh [--admin-url CONNINFO] [--duration SECONDS]
+# Usage: bench/ingest-overhead.sh [--admin-url CONNINFO] [--duration SECONDS] [--smoke]
+#   --smoke: 1 s per run on 20,000-row tables (CI: keeps the script working; the numbers mean nothing)
+# Environment: BENCH_ADMIN_URL; BENCH_RESULTS_DIR (default bench/results).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 admin_url=${BENCH_ADMIN_URL:-"host=127.0.0.1 port=55432 user=postgres dbname=postgres"}
 duration=15
+base_rows=200000
+smoke=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --admin-url) admin_url=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
+    --smoke) duration=1; base_rows=20000; smoke=true; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +64,7 @@ SQL
   # A realistic starting size, so index depths are not those of an empty table.
   psql "$url" -q -v ON_ERROR_STOP=1 -c "INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, created_at)
     SELECT md5(i::text), 's', 'f' || (i % 6), 'openai', 'm' || (i % 5), 100, 50, 300, 0.001, now() - (i % 100000) * interval '1 second'
-    FROM generate_series(1, 200000) i" -c "VACUUM ANALYZE events" >/dev/null
+    FROM generate_series(1, $base_rows) i" -c "VACUUM ANALYZE events" >/dev/null
 }
 
 cat > "$work/insert.sql" <<'SQL'
@@ -84,7 +89,8 @@ for variant in bare rollupd stmt_trig; do
     results+="{\"variant\":\"$variant\",\"clients\":$clients,\"tps\":$tps,\"mean_ms\":$mean,\"p99_ms\":$p99},"
   done
 done
-mkdir -p "$repo/bench/results"
-out="$repo/bench/results/ingest-$(date -u +%Y%m%dT%H%M%SZ).json"
-printf '{"duration_s":%s,"nproc":%s,"results":%s]}\n' "$duration" "$(nproc)" "${results%,}" > "$out"
+results_dir=${BENCH_RESULTS_DIR:-$repo/bench/results}
+mkdir -p "$results_dir"
+out="$results_dir/ingest-$(date -u +%Y%m%dT%H%M%SZ).json"
+printf '{"duration_s":%s,"base_rows":%s,"smoke":%s,"nproc":%s,"results":%s]}\n' "$duration" "$base_rows" "$smoke" "$(nproc)" "${results%,}" > "$out"
 echo "results: $out"

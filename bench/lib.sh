@@ -4,9 +4,10 @@
 # (the same rows as bench/catchup.sh), CPU and load readings, and `rollupd once` with its took_ms.
 #
 # The caller sets BENCH_DB and NAME before sourcing, and may define parse_extra() for its own options.
+# Results go to bench/results, or to $BENCH_RESULTS_DIR (bench/smoke.sh uses a temporary one).
 
 REPO="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
-RESULTS_DIR="$REPO/bench/results"
+RESULTS_DIR="${BENCH_RESULTS_DIR:-$REPO/bench/results}"
 SEED=${SEED:-0.17}
 SMOKE=0
 KEEP=0

@@ -77,7 +77,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd -P)"
-RESULTS_DIR="$REPO/bench/results"
+RESULTS_DIR="${BENCH_RESULTS_DIR:-$REPO/bench/results}"
 CONFIG="$REPO/config/rollupd.yaml"
 BENCH_DB=rollupd_retention_bench
 TEMPLATE_DB=rollupd_retention_bench_template
