@@ -17,6 +17,7 @@ extension RollupdConfig {
             throw ConfigError(key: nil, "file \(path) \(reason) (set --config or ROLLUPD_CONFIG)")
         }
         let named = try checkKnownKeys(yaml: text, path: path)
+        try checkChannelEnvironment(environment, channels: named.channels)
         let file: FileProvider<YAMLSnapshot>
         do {
             file = try await FileProvider<YAMLSnapshot>(filePath: FilePath(path))
@@ -270,6 +271,18 @@ extension RollupdConfig {
             }
         }
         return named
+    }
+
+    /// An environment variable can set a key of a channel the file names, not create a channel
+    /// (the names come from the file); one that would is an error instead of being ignored.
+    static func checkChannelEnvironment(_ environment: [String: String], channels: [String]) throws(ConfigError) {
+        let prefix = RollupdConfig.environmentName(for: ConfigKeys.channelSection) + "_"
+        let known = Set(channels.flatMap { name in
+            ConfigKeys.channelKeys.map { RollupdConfig.environmentName(for: "\(ConfigKeys.channelSection).\(name).\($0.name)") }
+        })
+        for variable in environment.keys.sorted() where variable.hasPrefix(prefix) && !known.contains(variable) {
+            throw ConfigError(key: variable, "names no channel of the config file (channels there: \(channels.isEmpty ? "none" : channels.sorted().joined(separator: ", "))); add the channel to the file, e.g. `channels: {name: {}}`, and set its keys here")
+        }
     }
 
     /// `channels:` maps operator-chosen names to mappings of the channel keys.

@@ -119,6 +119,18 @@ import Testing
         #expect(!printed.contains("tok3n") && !printed.contains("example.com") && !printed.contains("c2VjcmV0"))
     }
 
+    @Test func anEnvironmentVariableForAChannelTheFileDoesNotNameIsAnError() async throws {
+        // Keys of a named channel may come from the environment alone.
+        let config = try await load("channels:\n  ops: {}\n", environment: ["ROLLUPD_CHANNELS_OPS_URL": "https://example.com/hook"])
+        #expect(config.channels["ops"]?.url == "https://example.com/hook")
+        await #expect {
+            _ = try await load("channels:\n  ops: {}\n", environment: ["ROLLUPD_CHANNELS_OPS_URL": "https://example.com/hook",
+                                                                       "ROLLUPD_CHANNELS_FINANCE_URL": "https://example.com/other"])
+        } throws: { error in
+            (error as? ConfigError)?.key == "ROLLUPD_CHANNELS_FINANCE_URL" && !"\(error)".contains("example.com")
+        }
+    }
+
     @Test(arguments: [
         ("channels:\n  default:\n    url: ftp://example.com/x\n", "channels.default.url"),
         ("channels:\n  default:\n    format: json\n", "channels.default.url"),

@@ -162,6 +162,35 @@ import Glibc
         }
     }
 
+    /// A budget naming a channel the config lacks: its alert waits, nothing is sent or counted
+    /// as an attempt, and the log says once what to add.
+    @Test(.timeLimit(.minutes(1)))
+    func anAlertForAChannelNotInTheConfigWaitsWithoutAttempts() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, [:], channels: ["default": ["url": receiver.url]])
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            try await setup.run { connection in
+                _ = try insertBudget(on: connection, name: "elsewhere", limit: "10", thresholds: "{100}", channel: "finance")
+                try insertSpend(on: connection, usd: "12")
+            }
+            let daemon = try DaemonProcess(["run", "--config", config])
+            defer { daemon.sigkill() }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_error FROM budget_alerts") { $0[2] != nil }
+            #expect(try row.string(0) == "pending")
+            #expect(try row.int(1) == 0)
+            #expect(try row.string(2).contains("no channel 'finance' in the config"))
+            #expect(await daemon.waitForStderr(containing: "budget alerts for channel 'finance' are waiting", timeout: .seconds(10)))
+            try await Task.sleep(for: .seconds(1))
+            #expect(receiver.requests.isEmpty)
+            #expect(daemon.stderrText.components(separatedBy: "are waiting").count == 2)
+            #expect(!daemon.stderrText.contains("is failing"))
+        }
+    }
+
     /// Alerts recorded while the endpoint is down survive a SIGKILL; after it, two instances
     /// start together and the endpoint recovers: every alert is accepted exactly once.
     @Test(.timeLimit(.minutes(2)))

@@ -125,14 +125,16 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
                                           age: .milliseconds(Int64(alert.ageSeconds * 1000)), now: Date(), jitter: jitter())
                 reason = response.bodyStart.isEmpty ? "" : ": \(response.bodyStart)"
             } else {
-                if memory.firstTimeMissing(channelName) {
-                    logger.warning("budget alerts for channel '\(channelName)' are waiting: no channels.\(channelName) in the config",
-                                   metadata: ["channel": "\(channelName)"])
+                // Nothing is sent: the alert waits for a reload that adds the channel, until alerts.max_age.
+                let why = "no channel '\(channelName)' in the config (add channels.\(channelName) with url or url_file, then reload)"
+                if alert.ageSeconds + Self.missingChannelRetry.seconds <= settings.alerts.maxAge.seconds {
+                    if memory.firstTimeMissing(channelName) {
+                        logger.warning("budget alerts for channel '\(channelName)' are waiting: \(why)", metadata: ["channel": "\(channelName)"])
+                    }
+                    _ = try await session.run { try AlertOutbox.record(.waiting(after: Self.missingChannelRetry, reason: why), alertRowID: alert.rowID, on: $0) }
+                    continue
                 }
-                // Kept for a reload that adds the channel, until alerts.max_age.
-                let why = "channel '\(channelName)' is not configured (channels.\(channelName).url)"
-                decision = alert.ageSeconds + Self.missingChannelRetry.seconds > settings.alerts.maxAge.seconds
-                    ? .failed(reason: why) : .retry(after: Self.missingChannelRetry, reason: why)
+                decision = .failed(reason: why)
             }
             let outcome: AlertOutbox.Outcome = switch decision {
             case .delivered: .delivered(httpStatus: status ?? 200)
@@ -161,6 +163,8 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
         case .failed(_, let error):
             DaemonMetrics.alertsFailed(channel: channel).increment()
             logger.error("budget alert given up: \(error)", metadata: metadata)
+        case .waiting:
+            break  // logged once per channel where it is decided
         }
     }
 }

@@ -38,6 +38,8 @@ public enum AlertOutbox {
         case delivered(httpStatus: Int)
         case retry(after: Duration, httpStatus: Int?, error: String)
         case failed(httpStatus: Int?, error: String)
+        /// Nothing was sent (the channel is not configured): look again later, no attempt counted.
+        case waiting(after: Duration, reason: String)
     }
 
     /// Records one attempt. Only a pending row changes, so a late answer never overwrites the
@@ -58,6 +60,11 @@ public enum AlertOutbox {
                     last_error = $3, next_attempt_at = now() + $4::float8 * interval '1 second'
                 WHERE id = $1 AND status = 'pending'
                 """, [alertRowID, status, error, after.seconds], context: "record failed attempt")
+        case .waiting(let after, let reason):
+            result = try connection.query("""
+                UPDATE budget_alerts SET last_error = $2, next_attempt_at = now() + $3::float8 * interval '1 second'
+                WHERE id = $1 AND status = 'pending'
+                """, [alertRowID, reason, after.seconds], context: "record waiting alert")
         case .failed(let status, let error):
             result = try connection.query("""
                 UPDATE budget_alerts SET status = 'failed', failed_at = now(), attempts = attempts + 1,
