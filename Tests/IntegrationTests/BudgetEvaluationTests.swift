@@ -153,6 +153,46 @@ import Testing
         }
     }
 
+    /// The period bounds the evaluator records equal Foundation's Calendar's for the same zone
+    /// and instant: DST days of 23 and 25 hours, a month that starts on the previous UTC day,
+    /// Monday and Sunday weeks.
+    @Test(arguments: [false, true])
+    func periodBoundsAgreeWithFoundationsCalendar(weekStartsOnSunday: Bool) async throws {
+        try await withTestDatabase { database in
+            let connection = try database.connect()
+            let cases: [(CalendarPeriod, String, String)] = [
+                (.day, "America/Los_Angeles", "2026-11-01T20:00:00Z"),  // 25 hours
+                (.day, "America/Los_Angeles", "2026-03-08T20:00:00Z"),  // 23 hours
+                (.day, "Asia/Kolkata", "2026-11-23T18:45:00Z"),         // already the 24th there
+                (.week, "UTC", "2026-11-25T12:00:00Z"),                 // a Wednesday
+                (.week, "America/New_York", "2026-11-29T23:30:00Z"),    // Sunday evening there
+                (.month, "Asia/Kolkata", "2026-02-28T20:00:00Z"),       // already March there
+                (.month, "Europe/Berlin", "2026-10-31T23:30:00Z"),      // November there, after DST ended
+            ]
+            let evaluator = BudgetEvaluator(defaultTimeZone: "UTC",
+                                            settings: RollupdConfig.Budgets(forecastAfterDays: 40, weekStartsOnSunday: weekStartsOnSunday))
+            for (period, zone, instant) in cases {
+                let at = try date(instant)
+                let expected = period.interval(containing: at, timeZone: try #require(TimeZone(identifier: zone)),
+                                               weekStart: weekStartsOnSunday ? 1 : 2)
+                let budget = try insertBudget(on: connection, name: "\(period) \(zone)", scope: "global", value: nil,
+                                              period: period.rawValue, limit: "0.01", thresholds: [1], timeZone: zone)
+                // Spend mid-period, clear of the half-hour edges a +05:30 zone has against UTC buckets.
+                let middle = expected.start.addingTimeInterval(expected.duration / 2)
+                try insertSpend(on: connection, usd: "1", at: ISO8601DateFormatter().string(from: middle))
+                _ = try RollupEngine(timeZone: "UTC").catchUp(.events, on: connection)
+                try connection.query("UPDATE budgets SET enabled = (id = $1)", [budget])
+                _ = try evaluator.evaluate(at: at, on: connection)
+                let row = try connection.query("""
+                    SELECT extract(epoch FROM period_start)::float8, extract(epoch FROM period_end)::float8
+                    FROM budget_alerts WHERE budget_id = $1
+                    """, [budget]).singleRow("alert of \(period) \(zone)")
+                #expect(try row.double(0) == expected.start.timeIntervalSince1970, "\(period) in \(zone) at \(instant): start")
+                #expect(try row.double(1) == expected.end.timeIntervalSince1970, "\(period) in \(zone) at \(instant): end")
+            }
+        }
+    }
+
     /// After three days a month's spend is extrapolated; above the limit, one forecast.
     @Test func aForecastIsRecordedOnceWhenTheTrendExceedsTheLimit() async throws {
         try await withTestDatabase { database in

@@ -1,14 +1,13 @@
 import Foundation
 
-/// A budget's calendar period. Periods are real calendar periods in the budget's time zone: a
-/// month is a calendar month (28 to 31 days), a day can have 23 or 25 hours across DST.
-public enum BudgetPeriod: String, Sendable, CaseIterable, Codable {
+/// Budget periods as Foundation's Calendar computes them: an oracle for the SQL evaluator's
+/// period bounds (PostgreSQL's date_trunc on the zone's wall clock), written independently of it.
+enum CalendarPeriod: String, CaseIterable {
     case day, week, month
 
     /// The period containing `instant`, as [start, end).
-    /// - Parameter weekStart: the first day of a week, 1 = Sunday ... 7 = Saturday (Calendar's
-    ///   numbering); 2 = Monday is the default the budgets table documents.
-    public func interval(containing instant: Date, timeZone: TimeZone, weekStart: Int = 2) -> DateInterval {
+    /// - Parameter weekStart: 1 = Sunday ... 7 = Saturday (Calendar's numbering); 2 = Monday.
+    func interval(containing instant: Date, timeZone: TimeZone, weekStart: Int = 2) -> DateInterval {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         calendar.firstWeekday = weekStart
