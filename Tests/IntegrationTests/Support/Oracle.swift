@@ -88,13 +88,15 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
+    /// The first rows of `expected` missing from `actual` and of `actual` not expected.
+    static func diff(_ name: String, expected: [String], actual: [String]) -> [String] {
+        let missing = Set(expected).subtracting(actual).sorted().prefix(5).map { "\(name) missing/wrong: \($0)" }
+        let extra = Set(actual).subtracting(expected).sorted().prefix(5).map { "\(name) unexpected: \($0)" }
+        return missing + extra
+    }
+
     /// Every comparison at once; the returned strings describe the first differences, empty when equal.
     static func differences(timeZone: String, on connection: PGConnection) throws -> [String] {
-        func diff(_ name: String, expected: [String], actual: [String]) -> [String] {
-            let missing = Set(expected).subtracting(actual).sorted().prefix(5).map { "\(name) missing/wrong: \($0)" }
-            let extra = Set(actual).subtracting(expected).sorted().prefix(5).map { "\(name) unexpected: \($0)" }
-            return missing + extra
-        }
         return diff("cost_aggregates", expected: try costAggregates(timeZone: timeZone, on: connection),
                     actual: try actualCostAggregates(on: connection))
             + diff("user_cost_aggregates", expected: try userCostAggregates(timeZone: timeZone, on: connection),

@@ -63,13 +63,8 @@ enum SourceOracle {
             FROM hours
             """).rows.map { try $0.string(0) }
 
-        func diff(_ name: String, expected: [String], actual: [String]) -> [String] {
-            let missing = Set(expected).subtracting(actual).sorted().prefix(5).map { "\(name) missing/wrong: \($0)" }
-            let extra = Set(actual).subtracting(expected).sorted().prefix(5).map { "\(name) unexpected: \($0)" }
-            return missing + extra
-        }
-        return diff("cost_aggregates", expected: expectedCost, actual: try Oracle.actualCostAggregates(on: connection))
-            + diff("user_cost_aggregates", expected: expectedUsers, actual: try Oracle.actualUserCostAggregates(on: connection))
-            + diff("hourly_rollups", expected: expectedHours, actual: try Oracle.actualHourlyRollups(on: connection))
+        return Oracle.diff("cost_aggregates", expected: expectedCost, actual: try Oracle.actualCostAggregates(on: connection))
+            + Oracle.diff("user_cost_aggregates", expected: expectedUsers, actual: try Oracle.actualUserCostAggregates(on: connection))
+            + Oracle.diff("hourly_rollups", expected: expectedHours, actual: try Oracle.actualHourlyRollups(on: connection))
     }
 }
