@@ -72,23 +72,7 @@ struct ConfiguredAnalyticsRollup: SourceRollup {
                    count(*) FILTER (WHERE sign > 0) AS added, count(*) FILTER (WHERE sign < 0) AS removed
             FROM checked WHERE valid
             GROUP BY 1, 2, 3, 4, 5
-        ), dimension_deltas AS (
-            SELECT hour, 'event_type' AS dimension, event_type AS key, sum(n) AS n FROM fine GROUP BY 1, 3
-            UNION ALL
-            SELECT hour, 'tool', tool, sum(n) FROM fine WHERE tool IS NOT NULL GROUP BY 1, 3
-            UNION ALL
-            SELECT hour, 'risk', risk, sum(n) FROM fine WHERE risk IS NOT NULL GROUP BY 1, 3
-        ), dimension_up AS (
-            INSERT INTO rollupd.hourly_dimension_counts AS c (hour, dimension, key, n)
-            SELECT hour, dimension, key, n FROM dimension_deltas WHERE n <> 0
-            ON CONFLICT (hour, dimension, key) DO UPDATE SET n = c.n + excluded.n
-            RETURNING 1
-        ), session_up AS (
-            INSERT INTO rollupd.hourly_session_counts AS s (hour, session_id, n)
-            SELECT hour, session_id, sum(n) FROM fine GROUP BY 1, 2 HAVING sum(n) <> 0
-            ON CONFLICT (hour, session_id) DO UPDATE SET n = s.n + excluded.n
-            RETURNING 1
-        ), \(SourceContributions.tallyUpserts)
+        ), \(AnalyticsRollup.tallySQL), \(SourceContributions.tallyUpserts)
         SELECT coalesce((SELECT sum(added) FROM fine), 0)::bigint,
                coalesce((SELECT sum(removed) FROM fine), 0)::bigint,
                (SELECT count(*) FROM dimension_up) + (SELECT count(*) FROM session_up),

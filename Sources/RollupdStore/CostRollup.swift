@@ -123,16 +123,30 @@ struct CostRollup: SourceRollup {
                    coalesce(round(sum(latency)::numeric / nullif(sum(calls), 0), 2), 0)
             FROM fine WHERE valid AND NOT per_user
             GROUP BY project_id, feature, model, \(bucket)
-            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
-                total_cost = ca.total_cost + excluded.total_cost,
-                total_tokens = ca.total_tokens + excluded.total_tokens,
-                call_count = ca.call_count + excluded.call_count,
-                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
-                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
-                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+            \(addToCostBucket)
             RETURNING id, call_count
         """
     }
+
+    /// Adds a row's sums to the cost_aggregates bucket (alias `ca`) it meets; avg_latency is
+    /// recomputed from the sums. Every writer of cost_aggregates uses it.
+    static let addToCostBucket = """
+        ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
+            total_cost = ca.total_cost + excluded.total_cost,
+            total_tokens = ca.total_tokens + excluded.total_tokens,
+            call_count = ca.call_count + excluded.call_count,
+            total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
+            avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
+                / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+        """
+
+    /// The same for user_cost_aggregates (alias `u`).
+    static let addToUserBucket = """
+        ON CONFLICT (user_id, period, period_start, project_id) DO UPDATE SET
+            total_cost = u.total_cost + excluded.total_cost,
+            total_tokens = u.total_tokens + excluded.total_tokens,
+            call_count = u.call_count + excluded.call_count
+        """
 
     /// The deltas per user, project and day, for user budgets; events without a user are left out.
     static let userDayUpsert = """
@@ -140,10 +154,7 @@ struct CostRollup: SourceRollup {
             SELECT project_id, user_id, 'day', day, sum(cost), sum(tokens), sum(calls)
             FROM fine WHERE valid AND per_user AND user_id IS NOT NULL
             GROUP BY project_id, user_id, day
-            ON CONFLICT (user_id, period, period_start, project_id) DO UPDATE SET
-                total_cost = u.total_cost + excluded.total_cost,
-                total_tokens = u.total_tokens + excluded.total_tokens,
-                call_count = u.call_count + excluded.call_count
+            \(addToUserBucket)
             RETURNING id, call_count
         """
 

@@ -101,13 +101,7 @@ enum SourceContributions {
                    coalesce(round(sum(s.total_latency_ms)::numeric / nullif(sum(s.call_count), 0), 2), 0)
             FROM rollupd.source_cost_buckets s\(bounds)
             GROUP BY 1, 2, 3, 4, 5
-            ON CONFLICT (project_id, feature, model, period, period_start) DO UPDATE SET
-                total_cost = ca.total_cost + excluded.total_cost,
-                total_tokens = ca.total_tokens + excluded.total_tokens,
-                call_count = ca.call_count + excluded.call_count,
-                total_latency_ms = ca.total_latency_ms + excluded.total_latency_ms,
-                avg_latency = coalesce(round((ca.total_latency_ms + excluded.total_latency_ms)::numeric
-                    / nullif(ca.call_count + excluded.call_count, 0), 2), 0)
+            \(CostRollup.addToCostBucket)
             """, parameters, context: "restore configured sources' cost buckets")
         try connection.query("""
             \(with)
@@ -115,10 +109,7 @@ enum SourceContributions {
             SELECT s.project_id, s.user_id, s.period, s.period_start, sum(s.total_cost), sum(s.total_tokens), sum(s.call_count)
             FROM rollupd.source_user_cost_buckets s\(bounds)
             GROUP BY 1, 2, 3, 4
-            ON CONFLICT (user_id, period, period_start, project_id) DO UPDATE SET
-                total_cost = u.total_cost + excluded.total_cost,
-                total_tokens = u.total_tokens + excluded.total_tokens,
-                call_count = u.call_count + excluded.call_count
+            \(CostRollup.addToUserBucket)
             """, parameters, context: "restore configured sources' user buckets")
     }
 
