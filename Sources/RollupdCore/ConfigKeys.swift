@@ -78,14 +78,15 @@ public enum ConfigKeys {
     public static func isKnown(_ key: String) -> Bool {
         if names.contains(key) { return true }
         let parts = key.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, isValidChannelName(String(parts[1])) else { return false }
+        guard parts.count == 3, isValidName(String(parts[1])) else { return false }
         if parts[0] == channelSection { return channelKeys.contains { $0.name == parts[2] } }
         if parts[0] == sourceSection { return sourceKeys.contains { $0.name == parts[2] } }
         return false
     }
 
-    /// Lower-case letters, digits and underscores, so every key maps to an environment variable.
-    public static func isValidChannelName(_ name: String) -> Bool {
+    /// A channel or source name: lower-case letters, digits and underscores, so every key maps to
+    /// an environment variable.
+    public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64 && name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
     }
 

@@ -246,11 +246,11 @@ extension RollupdConfig {
         for (sectionNode, body) in sections {
             let section = sectionNode.string ?? "\(sectionNode)"
             if section == ConfigKeys.channelSection {
-                named.channels = try checkChannels(body)
+                named.channels = try checkNamedSection(section, body, keys: ConfigKeys.channelKeys, example: "{default: {url_file: ...}}")
                 continue
             }
             if section == ConfigKeys.sourceSection {
-                named.sources = try checkSources(body)
+                named.sources = try checkNamedSection(section, body, keys: ConfigKeys.sourceKeys, example: "{token_usage: {table: ..., kind: cost, ...}}")
                 continue
             }
             guard ConfigKeys.names.contains(where: { $0.hasPrefix(section + ".") }) else {
@@ -285,25 +285,27 @@ extension RollupdConfig {
         }
     }
 
-    /// `channels:` maps operator-chosen names to mappings of the channel keys.
-    private static func checkChannels(_ body: Node) throws(ConfigError) -> [String] {
+    /// `channels:` and `sources:` map operator-chosen names to mappings of their section's keys
+    /// (`example` shows the shape in the error for a section written otherwise).
+    private static func checkNamedSection(_ section: String, _ body: Node, keys: [ConfigKeys.Key], example: String) throws(ConfigError) -> [String] {
         if body.scalar != nil, body.string?.isEmpty ?? false { return [] }
-        guard let channels = body.mapping else {
-            throw ConfigError(key: ConfigKeys.channelSection, "must map channel names to their settings (channels: {default: {url_file: ...}})")
+        guard let entries = body.mapping else {
+            throw ConfigError(key: section, "must map names to their settings (\(section): \(example))")
         }
+        let known = keys.map(\.name).joined(separator: ", ")
         var names: [String] = []
-        for (nameNode, settings) in channels {
+        for (nameNode, settings) in entries {
             let name = nameNode.string ?? "\(nameNode)"
-            guard ConfigKeys.isValidChannelName(name) else {
-                throw ConfigError(key: "channels.\(name)", "channel names use lower-case letters, digits and _ only (they become parts of environment variable names)")
+            guard ConfigKeys.isValidName(name) else {
+                throw ConfigError(key: "\(section).\(name)", "names use lower-case letters, digits and _ only (they become parts of environment variable names)")
             }
-            guard let entries = settings.mapping else {
-                throw ConfigError(key: "channels.\(name)", "must be a mapping of \(ConfigKeys.channelKeys.map(\.name).joined(separator: ", "))")
+            guard let settings = settings.mapping else {
+                throw ConfigError(key: "\(section).\(name)", "must be a mapping of \(known)")
             }
-            for (keyNode, value) in entries {
-                let key = "channels.\(name).\(keyNode.string ?? "\(keyNode)")"
+            for (keyNode, value) in settings {
+                let key = "\(section).\(name).\(keyNode.string ?? "\(keyNode)")"
                 guard ConfigKeys.isKnown(key) else {
-                    throw ConfigError(key: key, "unknown key (known: \(ConfigKeys.channelKeys.map(\.name).joined(separator: ", ")))")
+                    throw ConfigError(key: key, "unknown key (known: \(known))")
                 }
                 guard value.scalar != nil else {
                     throw ConfigError(key: key, "must be a single value, not a list or mapping")

@@ -52,35 +52,6 @@ extension RollupdConfig {
         }
         return SourceDefinition(name: name, table: table, kind: kind, id: id, fields: fields, costUnit: unit)
     }
-
-    /// `sources:` maps operator-chosen names to mappings of the source keys.
-    static func checkSources(_ body: Node) throws(ConfigError) -> [String] {
-        if body.scalar != nil, body.string?.isEmpty ?? false { return [] }
-        guard let sources = body.mapping else {
-            throw ConfigError(key: ConfigKeys.sourceSection, "must map source names to their settings (sources: {token_usage: {table: ..., kind: cost, ...}})")
-        }
-        var names: [String] = []
-        for (nameNode, settings) in sources {
-            let name = nameNode.string ?? "\(nameNode)"
-            guard ConfigKeys.isValidChannelName(name) else {
-                throw ConfigError(key: "sources.\(name)", "source names use lower-case letters, digits and _ only (they become parts of environment variable names)")
-            }
-            guard let entries = settings.mapping else {
-                throw ConfigError(key: "sources.\(name)", "must be a mapping of \(ConfigKeys.sourceKeys.map(\.name).joined(separator: ", "))")
-            }
-            for (keyNode, value) in entries {
-                let key = "sources.\(name).\(keyNode.string ?? "\(keyNode)")"
-                guard ConfigKeys.isKnown(key) else {
-                    throw ConfigError(key: key, "unknown key (known: \(ConfigKeys.sourceKeys.map(\.name).joined(separator: ", ")))")
-                }
-                guard value.scalar != nil else {
-                    throw ConfigError(key: key, "must be a single value, not a list or mapping")
-                }
-            }
-            names.append(name)
-        }
-        return names
-    }
 }
 
 extension SourceDefinition {
