@@ -17,23 +17,16 @@ import Glibc
     /// plus blocks; neither URL nor secret appears in the log.
     @Test(.timeLimit(.minutes(2)))
     func signedAlertsArriveOnceEachPacedPerChannel() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { Task { await receiver.stop() } }
-        try await withTestDatabaseAsync { database in
-            let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, ["alerts.min_interval": "1s"], channels: [
-                "default": ["url": receiver.url, "format": "json", "signing_secret": Self.secret],
-                "ops": ["url": receiver.url.replacingOccurrences(of: "secret-token", with: "ops-token"), "format": "slack"],
-            ])
-            let setup = database.session(label: "setup")
-            defer { Task { await setup.close() } }
-            let (budget, opsBudget) = try await setup.run { connection -> (Int64, Int64) in
-                try connection.query("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-                let budget = try insertBudget(on: connection, name: "Daily <all> & more", limit: "10", thresholds: "{50,80,100}", channel: "default")
-                let ops = try insertBudget(on: connection, name: "Ops daily", limit: "20", thresholds: "{50}", channel: "ops")
-                try insertSpend(on: connection, usd: "11")
-                return (budget, ops)
-            }
+        try await withScenario(
+            budgets: [("Daily <all> & more", "10", "{50,80,100}", "default"), ("Ops daily", "20", "{50}", "ops")], spend: "11",
+            settings: ["alerts.min_interval": "1s"],
+            channels: { url in [
+                "default": ["url": url, "format": "json", "signing_secret": Self.secret],
+                "ops": ["url": url.replacingOccurrences(of: "secret-token", with: "ops-token"), "format": "slack"],
+            ] }
+        ) { receiver, setup, config, budgets in
+            let budget = budgets[0]
+            try await setup.run { try $0.query("CREATE EXTENSION IF NOT EXISTS pgcrypto") }
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
             let requests = try await receiver.waitForRequests(4)
@@ -79,7 +72,6 @@ import Glibc
             #expect(text.contains("$11.00 of $20.00"))
             let blocks = try #require(slackBody["blocks"] as? [[String: Any]])
             #expect(blocks.first?["type"] as? String == "section")
-            _ = opsBudget
 
             // The counters moved with the work, per channel.
             let samples = try MetricsTests.parse(try await MetricsTests.get("http://\(try await MetricsTests.address(of: daemon))/metrics").body)
@@ -100,20 +92,11 @@ import Glibc
     /// out on the fifth attempt.
     @Test(.timeLimit(.minutes(2)))
     func anOutageIsRetriedHonouringRetryAfterAndRecovers() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { Task { await receiver.stop() } }
-        receiver.script([.status(500), .silence, .slow(.seconds(3)), .tooManyRequests(retryAfterSeconds: 3)], then: .status(200))
-        try await withTestDatabaseAsync { database in
-            let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, [
-                "alerts.request_timeout": "1s", "alerts.retry_max_delay": "2s",
-            ], channels: ["default": ["url": receiver.url, "format": "json"]])
-            let setup = database.session(label: "setup")
-            defer { Task { await setup.close() } }
-            try await setup.run { connection in
-                _ = try insertBudget(on: connection, name: "outage", limit: "10", thresholds: "{100}", channel: "default")
-                try insertSpend(on: connection, usd: "12")
-            }
+        try await withScenario(
+            budgets: [("outage", "10", "{100}", "default")], spend: "12",
+            settings: ["alerts.request_timeout": "1s", "alerts.retry_max_delay": "2s"],
+            script: [.status(500), .silence, .slow(.seconds(3)), .tooManyRequests(retryAfterSeconds: 3)]
+        ) { receiver, setup, config, _ in
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
             let requests = try await receiver.waitForRequests(5, timeout: .seconds(60))
@@ -136,18 +119,10 @@ import Glibc
     /// attempt, logged, never retried.
     @Test(.timeLimit(.minutes(1)))
     func aRefusedAlertIsRecordedFailedAndNotRetried() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { Task { await receiver.stop() } }
-        receiver.script([.status(404)], then: .status(200))
-        try await withTestDatabaseAsync { database in
-            let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, [:], channels: ["default": ["url": receiver.url]])
-            let setup = database.session(label: "setup")
-            defer { Task { await setup.close() } }
-            try await setup.run { connection in
-                _ = try insertBudget(on: connection, name: "refused", limit: "10", thresholds: "{100}", channel: "default")
-                try insertSpend(on: connection, usd: "12")
-            }
+        try await withScenario(
+            budgets: [("refused", "10", "{100}", "default")], spend: "12",
+            channels: { url in ["default": ["url": url]] }, script: [.status(404)]
+        ) { receiver, setup, config, _ in
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
             let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status, last_error FROM budget_alerts") { try $0.string(0) != "pending" }
@@ -166,17 +141,7 @@ import Glibc
     /// as an attempt, and the log says once what to add.
     @Test(.timeLimit(.minutes(1)))
     func anAlertForAChannelNotInTheConfigWaitsWithoutAttempts() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { Task { await receiver.stop() } }
-        try await withTestDatabaseAsync { database in
-            let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, [:], channels: ["default": ["url": receiver.url]])
-            let setup = database.session(label: "setup")
-            defer { Task { await setup.close() } }
-            try await setup.run { connection in
-                _ = try insertBudget(on: connection, name: "elsewhere", limit: "10", thresholds: "{100}", channel: "finance")
-                try insertSpend(on: connection, usd: "12")
-            }
+        try await withScenario(budgets: [("elsewhere", "10", "{100}", "finance")], spend: "12") { receiver, setup, config, _ in
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
             let row = try await waitForRow(setup, "SELECT status, attempts, last_error FROM budget_alerts") { $0[2] != nil }
@@ -195,22 +160,10 @@ import Glibc
     /// start together and the endpoint recovers: every alert is accepted exactly once.
     @Test(.timeLimit(.minutes(2)))
     func alertsPendingAcrossSigkillAreDeliveredExactlyOnceByOneOfTwoInstances() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { Task { await receiver.stop() } }
-        receiver.script([], then: .status(503))
-        try await withTestDatabaseAsync { database in
-            let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, [
-                "alerts.retry_max_delay": "1s", "alerts.min_interval": "100ms",
-            ], channels: ["default": ["url": receiver.url, "format": "json"]])
-            let setup = database.session(label: "setup")
-            defer { Task { await setup.close() } }
-            try await setup.run { connection in
-                for index in 0..<4 {
-                    _ = try insertBudget(on: connection, name: "b\(index)", limit: "10", thresholds: "{25,50,100}", channel: "default")
-                }
-                try insertSpend(on: connection, usd: "11")
-            }
+        try await withScenario(
+            budgets: (0..<4).map { ("b\($0)", "10", "{25,50,100}", "default") }, spend: "11",
+            settings: ["alerts.retry_max_delay": "1s", "alerts.min_interval": "100ms"], then: .status(503)
+        ) { receiver, setup, config, _ in
             let first = try DaemonProcess(["run", "--config", config])
             // All 12 alerts recorded, each tried at least once against the dead endpoint.
             _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE attempts > 0) FROM budget_alerts") { try $0.int(0) == 12 }
@@ -239,6 +192,33 @@ import Glibc
     }
 
     // MARK: helpers
+
+    /// One scenario: a scripted receiver on 127.0.0.1, a test database holding these global day
+    /// budgets and spend over them, and a daemon config whose channels point at the receiver.
+    /// `body` gets the receiver, a session on the database, the config path and the budget ids.
+    func withScenario(
+        budgets: [(name: String, limit: String, thresholds: String, channel: String)], spend: String,
+        settings: [String: String] = [:],
+        channels: (String) -> [String: [String: String]] = { ["default": ["url": $0, "format": "json"]] },
+        script: [WebhookReceiver.Reply] = [], then fallback: WebhookReceiver.Reply = .status(200),
+        _ body: (WebhookReceiver, DatabaseSession, String, [Int64]) async throws -> Void
+    ) async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { Task { await receiver.stop() } }
+        receiver.script(script, then: fallback)
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, settings, channels: channels(receiver.url))
+            let setup = database.session(label: "setup")
+            defer { Task { await setup.close() } }
+            let ids = try await setup.run { connection in
+                let ids = try budgets.map { try insertBudget(on: connection, name: $0.name, limit: $0.limit, thresholds: $0.thresholds, channel: $0.channel) }
+                try insertSpend(on: connection, usd: spend)
+                return ids
+            }
+            try await body(receiver, setup, config, ids)
+        }
+    }
 
     /// Polls `sql` until it returns a row for which `done` holds (or 60 s pass); returns that row.
     func waitForRow(_ session: DatabaseSession, _ sql: String, _ done: @escaping @Sendable (PGRow) throws -> Bool) async throws -> PGRow {
