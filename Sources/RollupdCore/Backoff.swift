@@ -30,3 +30,27 @@ public struct Backoff: Sendable, Equatable {
         return .milliseconds(Int64((capped * factor * 1000).rounded()))
     }
 }
+
+/// The consecutive failures of one service loop: how long to wait before the next attempt, and
+/// whether an error is new. Each distinct error is logged once, not at every retry.
+public struct FailureStreak: Sendable {
+    public private(set) var failures = 0
+    public private(set) var lastError: String?
+
+    public init() {}
+
+    /// Records a failure: the wait before the next attempt, and whether `message` differs from
+    /// the previous failure's (then it deserves a log line).
+    public mutating func failed(_ message: String, backoff: Backoff = Backoff(), jitter: Double) -> (wait: Duration, isNew: Bool) {
+        failures += 1
+        defer { lastError = message }
+        return (backoff.delay(afterFailures: failures, jitter: jitter), message != lastError)
+    }
+
+    /// Records a success; true when it ends a streak (worth a "works again" line).
+    @discardableResult
+    public mutating func succeeded() -> Bool {
+        defer { failures = 0; lastError = nil }
+        return lastError != nil
+    }
+}

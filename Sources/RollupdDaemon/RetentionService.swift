@@ -32,8 +32,7 @@ public struct RetentionService: Service, CustomStringConvertible {
         let config = live.current
         let session = DatabaseBootstrap.session(for: config, label: "rollupd.retention")
         let stopping = StopFlag()
-        var failures = 0
-        var lastError: String?
+        var streak = FailureStreak()
         // Let the rollup service migrate and catch up first.
         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(5)) }
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -55,16 +54,13 @@ public struct RetentionService: Service, CustomStringConvertible {
                 if (reports ?? []).contains(where: { $0.error == nil && $0.backlog > 0 && $0.rowsDeleted >= Int64(settings.maxRowsPerRun) }) {
                     wait = min(wait, Self.backlogPause)
                 }
-                failures = 0
-                lastError = nil
+                streak.succeeded()
             } catch {
-                failures += 1
-                wait = min(wait, backoff.delay(afterFailures: failures, jitter: Double.random(in: 0..<1)))
-                let message = "\(error)"
-                if message != lastError {
-                    logger.error("retention failed: \(message)", metadata: ["retry_in": "\(wait.compactDescription)"])
+                let failure = streak.failed("\(error)", backoff: backoff, jitter: Double.random(in: 0..<1))
+                wait = min(wait, failure.wait)
+                if failure.isNew {
+                    logger.error("retention failed: \(error)", metadata: ["retry_in": "\(wait.compactDescription)"])
                 }
-                lastError = message
             }
             let interval = wait
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

@@ -45,8 +45,7 @@ public struct RollupService: Service, CustomStringConvertible {
         let engine = RollupEngine(timeZone: config.rollup.timeZone)
         var prepared = false
         var role: HealthState.Role?
-        var failures = 0
-        var lastError: String?
+        var streak = FailureStreak()
         var budgets = BudgetSchedule()
 
         logger.info("starting", metadata: ["database": "\(config.connectionSettings.redacted)", "time_zone": "\(config.rollup.timeZone)", "poll_interval": "\(config.rollup.pollInterval.compactDescription)"])
@@ -59,9 +58,7 @@ public struct RollupService: Service, CustomStringConvertible {
                     health.update { $0.schemaReady = true }
                 }
                 let isLeader = try await session.run { [config] in try LeaderLock.acquire(key: config.leader.lockKey, on: $0) }
-                if lastError != nil { logger.notice("database reachable again") }
-                failures = 0
-                lastError = nil
+                if streak.succeeded() { logger.notice("database reachable again") }
                 if isLeader {
                     if role != .leader { logger.notice("leader: rolling up") }
                     role = .leader
@@ -95,9 +92,9 @@ public struct RollupService: Service, CustomStringConvertible {
             } catch let error as RollupError {
                 throw error  // a configuration mismatch: retrying cannot fix it
             } catch {
-                failures += 1
-                wait = backoff.delay(afterFailures: failures, jitter: jitter())
                 let message = "\(error)"
+                let failure = streak.failed(message, backoff: backoff, jitter: jitter())
+                wait = failure.wait
                 let pgError = error as? PGError
                 DaemonMetrics.databaseErrors(sqlStateClass: pgError?.sqlStateClass ?? (pgError?.isConnectionLoss == true ? "08" : "none")).increment()
                 DaemonMetrics.leader.record(0)
@@ -106,14 +103,13 @@ public struct RollupService: Service, CustomStringConvertible {
                     state.problem = "\(prepared ? "pass failed" : "cannot prepare the database"): \(message)"
                     state.lastLoopAt = Date()
                 }
-                if message != lastError {
-                    var metadata: Logger.Metadata = ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"]
+                if failure.isNew {
+                    var metadata: Logger.Metadata = ["retry_in": "\(wait.compactDescription)", "attempt": "\(streak.failures)"]
                     if let pgError = error as? PGError, let state = pgError.sqlState { metadata["sqlstate"] = "\(state)" }
                     logger.error("\(prepared ? "pass failed" : "cannot prepare the database"): \(message)", metadata: metadata)
                 } else {
-                    logger.debug("still failing", metadata: ["retry_in": "\(wait.compactDescription)", "attempt": "\(failures)"])
+                    logger.debug("still failing", metadata: ["retry_in": "\(wait.compactDescription)", "attempt": "\(streak.failures)"])
                 }
-                lastError = message
                 role = .failing
                 let reason = (error as? PGError)?.isConnectionLoss == true ? "database unreachable" : "error"
                 notifier.status("\(reason), retry in \(wait.compactDescription)")
@@ -144,12 +140,10 @@ public struct RollupService: Service, CustomStringConvertible {
             DaemonMetrics.budgetEvaluationDuration.recordNanoseconds(Int64(report.duration.seconds * 1e9))
             for alert in report.recorded { DaemonMetrics.alertsFired(channel: alert.channel).increment() }
             logger.log(report)
-            if schedule.lastError != nil { logger.notice("budget evaluation works again") }
-            schedule.lastError = nil
+            if schedule.streak.succeeded() { logger.notice("budget evaluation works again") }
         } catch {
             let message = "\(error)"
-            if message != schedule.lastError { logger.error("budget evaluation failed: \(message)") }
-            schedule.lastError = message
+            if schedule.streak.failed(message, jitter: 0).isNew { logger.error("budget evaluation failed: \(message)") }
         }
     }
 
@@ -169,7 +163,7 @@ public struct RollupService: Service, CustomStringConvertible {
 /// When the leader evaluates budgets next.
 struct BudgetSchedule {
     private var last: ContinuousClock.Instant?
-    var lastError: String?
+    var streak = FailureStreak()
 
     /// An interval of zero turns budgets off.
     func isDue(interval: Duration, spendChanged: Bool, now: ContinuousClock.Instant = .now) -> Bool {

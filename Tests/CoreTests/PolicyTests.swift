@@ -17,6 +17,24 @@ import Testing
     }
 }
 
+@Suite struct FailureStreakTests {
+    @Test func eachDistinctErrorIsNewOnceAndSuccessEndsTheStreak() {
+        var streak = FailureStreak()
+        let endedNothing = streak.succeeded()
+        #expect(!endedNothing)
+        let first = streak.failed("refused", backoff: Backoff(base: .seconds(1), cap: .seconds(60)), jitter: 0.999_999)
+        #expect(first.isNew && first.wait == .seconds(1))
+        let again = streak.failed("refused", backoff: Backoff(base: .seconds(1), cap: .seconds(60)), jitter: 0.999_999)
+        #expect(!again.isNew && again.wait == .seconds(2))
+        let other = streak.failed("timeout", jitter: 0)
+        #expect(other.isNew && streak.failures == 3)
+        let ended = streak.succeeded()
+        #expect(ended && streak.failures == 0 && streak.lastError == nil)
+        let afterwards = streak.failed("refused", jitter: 0)
+        #expect(afterwards.isNew)
+    }
+}
+
 @Suite struct DurationParsingTests {
     @Test(arguments: [("250ms", 250), ("1.5s", 1500), ("2", 2000), ("0.25", 250), ("5m", 300_000), ("1h", 3_600_000), ("30d", 2_592_000_000)])
     func parses(text: String, milliseconds: Int64) {

@@ -38,8 +38,7 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
         let session = DatabaseBootstrap.session(for: config, label: "rollupd.alerts")
         let client = WebhookClient(connectTimeout: config.alerts.connectTimeout)
         let memory = DeliveryMemory()
-        var failures = 0
-        var lastError: String?
+        var streak = FailureStreak()
         var wasDeliverer = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var wait = Self.poll
@@ -58,16 +57,13 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
                     } else {
                         wait = live.current.leader.standbyPoll
                     }
-                    failures = 0
-                    lastError = nil
+                    streak.succeeded()
                 } catch {
-                    failures += 1
-                    wait = Backoff().delay(afterFailures: failures, jitter: jitter())
-                    let message = "\(error)"
-                    if message != lastError {
-                        logger.error("alert delivery: database error: \(message)", metadata: ["retry_in": "\(wait.compactDescription)"])
+                    let failure = streak.failed("\(error)", jitter: jitter())
+                    wait = failure.wait
+                    if failure.isNew {
+                        logger.error("alert delivery: database error: \(error)", metadata: ["retry_in": "\(wait.compactDescription)"])
                     }
-                    lastError = message
                 }
             }
             let interval = wait
