@@ -130,7 +130,7 @@ public struct RollupService: Service, CustomStringConvertible {
     private func evaluateBudgets(after reports: [PassReport], schedule: inout BudgetSchedule, session: DatabaseSession) async {
         let config = live.current
         let spendChanged = reports.contains {
-            ($0.source == .events || $0.source.definition?.kind == .cost) && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass)
+            $0.source.isCost && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass)
         }
         guard schedule.isDue(interval: config.budgets.evaluateInterval, spendChanged: spendChanged) else { return }
         let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)

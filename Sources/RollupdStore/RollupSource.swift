@@ -38,6 +38,9 @@ public struct RollupSource: Sendable, Hashable {
         }
     }
 
+    /// Whether its rows are AI calls, whose costs budgets read (`events` and configured cost sources).
+    public var isCost: Bool { self == .events || definition?.kind == .cost }
+
     /// The built-in sources, in pass order.
     public static let allCases: [RollupSource] = [.events, .analyticsEvents]
 
