@@ -1,7 +1,6 @@
 import Foundation
 import Postgres
 import RollupdStore
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -44,7 +43,7 @@ import Darwin
 
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (index, writer) in writers.enumerated() {
-                    group.addTask { try await Workload.writeTransactions(with: writer, seed: seed &+ UInt64(index) &+ 1) { !stop.isSet } }
+                    group.addTask { try await Workload.writeTransactions(with: writer, seed: seed &+ UInt64(index) &+ 1) { _ in !stop.isSet } }
                 }
                 defer { stop.set() }
                 // Enough kills, and enough of them landing on a leader at work (a slow, loaded machine
@@ -378,11 +377,4 @@ import Darwin
         if let status = daemon.exitStatus { differences.append("rollupd exited with \(status)") }
         return differences
     }
-}
-
-/// Set once, read by several tasks.
-private final class StopFlag: Sendable {
-    private let state = Mutex(false)
-    var isSet: Bool { state.withLock { $0 } }
-    func set() { state.withLock { $0 = true } }
 }

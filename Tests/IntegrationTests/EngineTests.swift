@@ -60,20 +60,28 @@ import Testing
             let engine = RollupEngine(timeZone: "Asia/Kolkata")
             let writers = (0..<6).map { database.session(label: "writer-\($0)") }
             let roller = database.session(label: "roller")
-            let deadline = ContinuousClock.now + .seconds(6)
+            // A fixed amount of work, not a fixed time: a slow machine takes longer, never writes less.
+            let transactionsPerWriter = 30
+            let writersDone = StopFlag()
+            var passes = 0
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, writer) in writers.enumerated() {
-                    group.addTask {
-                        try await Workload.writeTransactions(with: writer, seed: UInt64(100 + index)) { ContinuousClock.now < deadline }
-                    }
-                }
                 group.addTask {
-                    while ContinuousClock.now < deadline {
-                        _ = try await roller.run { connection in
-                            for source in RollupSource.allCases { _ = try engine.pass(source, on: connection) }
+                    try await withThrowingTaskGroup(of: Void.self) { writing in
+                        for (index, writer) in writers.enumerated() {
+                            writing.addTask {
+                                try await Workload.writeTransactions(with: writer, seed: UInt64(100 + index)) { $0 < transactionsPerWriter }
+                            }
                         }
-                        try await Task.sleep(for: .milliseconds(30))
+                        try await writing.waitForAll()
                     }
+                    writersDone.set()
+                }
+                while !writersDone.isSet {
+                    _ = try await roller.run { connection in
+                        for source in RollupSource.allCases { _ = try engine.pass(source, on: connection) }
+                    }
+                    passes += 1
+                    try await Task.sleep(for: .milliseconds(30))
                 }
                 try await group.waitForAll()
             }
@@ -85,6 +93,7 @@ import Testing
             }
             await roller.close()
             #expect(events > 500, "the workload should have written a real amount of data")
+            #expect(passes >= 10, "passes should have run while the writers were writing")
             #expect(differences == [])
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Synchronization
 
 /// Inserts, updates and deletes shaped like the product's, with values from a seeded generator.
 enum Workload {
@@ -91,9 +92,12 @@ enum Workload {
     /// One writer: transactions of random inserts, updates and deletes, held open up to 120 ms so
     /// that commits land out of transaction-id order, one in ten rolled back. Runs until `keepGoing`
     /// says stop. Deadlocks between writers touching the same rows are rolled back and skipped.
-    static func writeTransactions(with writer: DatabaseSession, seed: UInt64, while keepGoing: @Sendable () -> Bool) async throws {
+    /// `keepGoing` gets the number of transactions begun so far.
+    static func writeTransactions(with writer: DatabaseSession, seed: UInt64, while keepGoing: @Sendable (_ begun: Int) -> Bool) async throws {
         var random = SeededRandom(seed: seed)
-        while keepGoing() {
+        var begun = 0
+        while keepGoing(begun) {
+            begun += 1
             let hold = Int.random(in: 0...120, using: &random)
             let abort = Int.random(in: 0..<10, using: &random) == 0
             let batch = random.next()
@@ -118,4 +122,11 @@ enum Workload {
             _ = try await writer.run { try $0.query(abort ? "ROLLBACK" : "COMMIT") }
         }
     }
+}
+
+/// Set once, read by several tasks (writers told to stop, a loop told the writers are done).
+final class StopFlag: Sendable {
+    private let state = Mutex(false)
+    var isSet: Bool { state.withLock { $0 } }
+    func set() { state.withLock { $0 = true } }
 }
