@@ -18,11 +18,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        // A small HTTP server on Swift concurrency (no SwiftNIO), for /metrics and /healthz.
+        // Tests only: the webhook receiver the alert tests start on 127.0.0.1 (an HTTP server
+        // that is not the daemon's own SwiftNIO listener).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         // Budget alert webhooks: HTTP client with timeouts, and HMAC signing.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        // async-http-client's own dependency; named for its ByteBuffer and HTTP types.
+        // async-http-client's own dependency; named for its ByteBuffer and HTTP types, and the
+        // /metrics and /healthz listener.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
@@ -77,10 +79,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "FlyingFox", package: "FlyingFox"),
-                .product(name: "FlyingSocks", package: "FlyingFox"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

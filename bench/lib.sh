@@ -62,7 +62,7 @@ resolve_binary() {
         [[ -x $ROLLUPD ]] || die "ROLLUPD_BINARY=$ROLLUPD is not an executable"
     else
         say "swift build -c release --static-swift-stdlib --scratch-path .build-release --product rollupd"
-        swift build -c release --static-swift-stdlib --scratch-path .build-release --product rollupd -Xlinker -lcurl >&2 ||
+        swift build -c release --static-swift-stdlib --scratch-path .build-release --product rollupd >&2 ||
             die "swift build -c release failed"
         ROLLUPD="$(swift build -c release --static-swift-stdlib --scratch-path .build-release --show-bin-path)/rollupd"
     fi

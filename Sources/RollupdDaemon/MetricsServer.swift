@@ -1,11 +1,16 @@
-import FlyingFox
-import FlyingSocks
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import RollupdCore
 import ServiceLifecycle
 
 /// Serves /metrics (Prometheus text format) and /healthz on `metrics.listen`.
+///
+/// A plain HTTP/1.1 listener on SwiftNIO, which the webhook client already brings: two GET
+/// routes need no framework, and the HTTP server library this replaced linked libcurl into the
+/// daemon through FoundationNetworking (2.9 MiB resident; bench/README.md, Memory).
 public struct MetricsServer: Service, CustomStringConvertible {
     let host: String
     let port: UInt16
@@ -33,7 +38,11 @@ public struct MetricsServer: Service, CustomStringConvertible {
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await serve()
+                // At shutdown the accept loop and open (keep-alive) connections are cancelled,
+                // which closes them: a scrape cut short is harmless.
+                try await cancelWhenGracefulShutdown { try await serve() }
+                return
+            } catch where Task.isShuttingDownGracefully || Task.isCancelled {
                 return
             } catch {
                 failures += 1
@@ -47,40 +56,80 @@ public struct MetricsServer: Service, CustomStringConvertible {
     }
 
     private func serve() async throws {
-        let server = HTTPServer(address: try .inet(ip4: host, port: port), logger: .disabled)
-        await server.appendRoute("GET /metrics") { [health, render] _ in
-            DaemonMetrics.refreshLag(health, now: Date())
-            return HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                                body: Data(render().utf8))
-        }
-        await server.appendRoute("GET /healthz") { [health, live] _ in
-            let config = live.current
-            let stall = max(Duration.seconds(30), config.rollup.pollInterval * 3 + config.database.statementTimeout)
-            let verdict = health.verdict(now: Date(), maxLag: config.metrics.maxLag, stallAfter: stall)
-            return HTTPResponse(statusCode: verdict.healthy ? .ok : .serviceUnavailable,
-                                headers: [.contentType: "text/plain; charset=utf-8"], body: Data((verdict.reason + "\n").utf8))
-        }
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do {
-                        try await server.run()
-                    } catch where Task.isShuttingDownGracefully || Task.isCancelled || error is CancellationError {
-                        // stop() at shutdown ends run() with an error; that is the normal way out.
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: Int(port)) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        logger.notice("serving /metrics and /healthz", metadata: ["address": "\(Self.describe(listener.channel.localAddress))"])
+        try await withThrowingDiscardingTaskGroup { group in
+            try await listener.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask { [self] in
+                        // A client that goes away mid-request is its own problem, not the daemon's.
+                        try? await answer(on: connection)
                     }
                 }
-                try await server.waitUntilListening()
-                let address = Self.describe(await server.listeningAddress)
-                logger.notice("serving /metrics and /healthz", metadata: ["address": "\(address)"])
-                try await group.waitForAll()
             }
-        } onGracefulShutdown: {
-            Task { await server.stop(timeout: 1) }
         }
     }
 
-    static func describe(_ address: Socket.Address?) -> String {
-        guard case .ip4(let ip, let port) = address else { return "\(String(describing: address))" }
-        return "\(ip):\(port)"
+    /// Answers each request of one connection in turn, keeping it open while the client asks to.
+    private func answer(on connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
+        try await connection.executeThenClose { requests, responses in
+            var head: HTTPRequestHead?
+            for try await part in requests {
+                switch part {
+                case .head(let received):
+                    head = received
+                case .body:
+                    continue  // both routes are GETs; a body is read and ignored
+                case .end:
+                    guard let request = head else { continue }
+                    head = nil
+                    let reply = respond(to: request)
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Content-Type", value: reply.contentType)
+                    headers.add(name: "Content-Length", value: String(reply.body.utf8.count))
+                    if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                    try await responses.write(.head(HTTPResponseHead(version: request.version, status: reply.status, headers: headers)))
+                    if request.method != .HEAD {
+                        try await responses.write(.body(.byteBuffer(ByteBuffer(string: reply.body))))
+                    }
+                    try await responses.write(.end(nil))
+                    if !request.isKeepAlive { return }
+                }
+            }
+        }
+    }
+
+    struct Reply {
+        var status: HTTPResponseStatus
+        var contentType = "text/plain; charset=utf-8"
+        var body: String
+    }
+
+    func respond(to request: HTTPRequestHead) -> Reply {
+        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard path == "/metrics" || path == "/healthz" else { return Reply(status: .notFound, body: "not found\n") }
+        guard request.method == .GET || request.method == .HEAD else {
+            return Reply(status: .methodNotAllowed, body: "only GET\n")
+        }
+        if path == "/metrics" {
+            DaemonMetrics.refreshLag(health, now: Date())
+            return Reply(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: render())
+        }
+        let config = live.current
+        let stall = max(Duration.seconds(30), config.rollup.pollInterval * 3 + config.database.statementTimeout)
+        let verdict = health.verdict(now: Date(), maxLag: config.metrics.maxLag, stallAfter: stall)
+        return Reply(status: verdict.healthy ? .ok : .serviceUnavailable, body: verdict.reason + "\n")
+    }
+
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "\(String(describing: address))" }
+        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }
