@@ -102,6 +102,19 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // bench/steady-state.sh's memory floor: rollupd's stack without rollupd (never shipped).
+        .executableTarget(
+            name: "rss-floor",
+            dependencies: [
+                "CLibPQ", "CSystemd",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "bench/floor",
+            swiftSettings: strict
+        ),
+
         // Tier 1: pure unit tests, no I/O.
         .testTarget(
             name: "CoreTests",

@@ -21,6 +21,10 @@
 #                nothing to do only looks
 #   Then idle: the daemon alone, no writer, no probe, for --idle seconds (default 30) at each poll
 #   interval: CPU seconds per minute of the daemon, of its backends and of the cluster.
+#   Last, the memory floor: rss-floor (bench/floor/main.swift: the static Swift runtime and
+#   Foundation, SwiftNIO serving a socket, async-http-client, an open libpq connection, libsystemd;
+#   none of rollupd's code), started the same way and idle as long; the table ends with rollupd's
+#   idle RSS against it. Built like the daemon: next to ROLLUPD_BINARY, or by the release build.
 #
 #   --duration S   seconds per writer run (default 60; smoke 3)
 #   --idle S       seconds per idle run (default 30; smoke 2)
@@ -179,6 +183,31 @@ start_daemon() { # $1 poll interval, $2 binary, $3 log name
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
+# The memory floor (see the header): sets FLOOR_JSON and FLOOR_HWM.
+measure_floor() {
+    local floor i pid log="$WORK/rss-floor.log"
+    floor="$(dirname "$ROLLUPD")/rss-floor"
+    if [[ ! -x $floor ]]; then
+        [[ -z ${ROLLUPD_BINARY-} ]] || die "no rss-floor next to ROLLUPD_BINARY ($floor): swift build builds it"
+        (cd "$REPO" && swift build -c release --static-swift-stdlib --scratch-path .build-release --product rss-floor >&2) ||
+            die "swift build --product rss-floor failed"
+    fi
+    dd if="$floor" iflag=nocache count=0 status=none 2>/dev/null || true
+    "$floor" "$BENCH_URL" >"$log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 400; i++)); do
+        grep -q '^ready' "$log" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "rss-floor exited"; }
+        sleep 0.05
+    done
+    grep -q '^ready' "$log" || die "rss-floor did not get ready"
+    sleep "$IDLE"
+    FLOOR_HWM=$(status_kb "$pid" VmHWM)
+    FLOOR_JSON="{\"binary\": \"$floor\", \"seconds\": $IDLE, \"vmhwm_kb\": $FLOOR_HWM, \"vmrss_end_kb\": $(status_kb "$pid" VmRSS), \"rss_anon_end_kb\": $(status_kb "$pid" RssAnon), \"rss_file_end_kb\": $(status_kb "$pid" RssFile)}"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 # Measures one run: sets M_JSON and M_ROW (for the table). $1 poll, $2 rate (0 = idle), $3 seconds,
 # $4 binary, $5 its role (measured or baseline).
 declare -A BCPU DCPU HWM
@@ -267,6 +296,8 @@ for poll in "${POLLS[@]}"; do
         RUNS_JSON+=("$M_JSON") ROWS+=("$M_ROW")
     done
 done
+say "idle ${IDLE}s, rss-floor (the stack without rollupd)"
+measure_floor
 LOAD_END=$(loadavg)
 OTHER_BACKENDS=$(psql_admin -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS DISTINCT FROM '$BENCH_DB' AND pid <> pg_backend_pid()")
 
@@ -276,6 +307,7 @@ OUT="$RESULTS_DIR/steady-state-$STAMP.json"
     printf ' "baseline_binary": %s,\n' "$([[ -n $BASELINE ]] && printf '"%s"' "$BASELINE" || echo null)"
     printf ' "loadavg_start": %s, "loadavg_end": %s, "base_events": %s, "writer": "pgbench -c 4 -j 2 -R <tps> -T <s>, 10 rows per transaction (one INSERT ... SELECT generate_series(1, 10))",\n' "$LOAD_START" "$LOAD_END" "$BASE"
     printf ' "other_client_backends_in_cluster_at_end": %s, "cpu_note": "cluster CPU includes the writer and the probe; daemon_backends is what rollupd costs the server",\n' "$OTHER_BACKENDS"
+    printf ' "rss_floor": %s, "idle_1s_vmhwm_over_floor": %s,\n' "$FLOOR_JSON" "$(ratio "${HWM[1s,0,measured]}" "$FLOOR_HWM")"
     printf ' "runs": [\n  %s\n ]\n}\n' "$(join_by $',\n  ' "${RUNS_JSON[@]}")"
 } >"$OUT"
 
@@ -297,5 +329,9 @@ if [[ -n $BASELINE ]]; then
         done
     done
 fi
+echo
+printf 'memory floor (rss-floor idle %ss): %.1f MiB peak; rollupd idle at 1s: %.1f MiB, %s x the floor, %+.1f MiB\n' "$IDLE" \
+    "$(awk -v k="$FLOOR_HWM" 'BEGIN { print k / 1024 }')" "$(awk -v k="${HWM[1s,0,measured]}" 'BEGIN { print k / 1024 }')" \
+    "$(ratio "${HWM[1s,0,measured]}" "$FLOOR_HWM")" "$(awk -v a="${HWM[1s,0,measured]}" -v b="$FLOOR_HWM" 'BEGIN { print (a - b) / 1024 }')"
 echo
 echo "results: $OUT"
