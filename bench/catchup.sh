@@ -249,6 +249,11 @@ CREATE TABLE bench.base_hour (project_id text, feature text, model text, period_
     total_cost numeric, total_tokens bigint, call_count bigint, avg_latency numeric);
 CREATE TABLE bench.base_hour_day (period text, project_id text, feature text, model text, period_start timestamptz,
     total_cost numeric, total_tokens bigint, call_count bigint, avg_latency numeric);
+-- The same outputs as the events pass, into tables shaped like the real ones (their unique keys
+-- and other indexes, a random uuid primary key for cost_aggregates): what writing exactly these
+-- rollups costs, with no change capture, no upsert and no validity check.
+CREATE TABLE bench.full_cost (LIKE cost_aggregates INCLUDING ALL);
+CREATE TABLE bench.full_user (LIKE user_cost_aggregates INCLUDING ALL);
 CREATE TABLE bench.base_event_counts (hour timestamptz, event_type text, n bigint);
 CREATE TABLE bench.base_sessions (hour timestamptz, unique_sessions bigint);
 SQL
@@ -293,6 +298,22 @@ FROM (SELECT project_id, feature, model, date_trunc('hour', created_at, 'UTC') A
              date_trunc('day', created_at, 'UTC') AS day, coalesce(verified_cost_usd, estimated_cost_usd) AS cost,
              input_tokens + output_tokens AS tokens, latency_ms FROM events) AS e
 GROUP BY GROUPING SETS ((project_id, feature, model, hour), (project_id, feature, model, day))"
+# Everything the events pass writes (hour and day buckets, per-user days) into bench.full_*.
+SQL_SAME_OUTPUTS="WITH users AS (
+    INSERT INTO bench.full_user (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+    SELECT project_id, user_id, 'day', date_trunc('day', created_at, 'UTC'),
+           sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*)
+    FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 4
+)
+INSERT INTO bench.full_cost (project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+SELECT project_id, feature, model, 'hour', date_trunc('hour', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5
+UNION ALL
+SELECT project_id, feature, model, 'day', date_trunc('day', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5"
+TRUNCATE_SAME_OUTPUTS="TRUNCATE bench.full_cost, bench.full_user"
 SQL_ANALYTICS="WITH counts AS (
     INSERT INTO bench.base_event_counts
     SELECT date_trunc('hour', occurred_at, 'UTC'), event_type, count(*) FROM analytics_events GROUP BY 1, 2
@@ -312,8 +333,8 @@ RESET_ROLLUPS="TRUNCATE cost_aggregates, hourly_rollups, rollupd.hourly_dimensio
     rollupd.hourly_session_counts, rollupd.rejected_rows, rollupd.event_changes, rollupd.analytics_changes;
 DELETE FROM rollupd.sources;
 INSERT INTO rollupd.sources (source) VALUES ('events'), ('analytics_events')"  # as migration 003 leaves it
-BASE_HOUR=() BASE_HOUR_DAY=() BASE_HOUR_DAY_SETS=() BASE_ANALYTICS=()
-BASE_HOUR_CPU=() BASE_HOUR_DAY_CPU=() BASE_HOUR_DAY_SETS_CPU=() BASE_ANALYTICS_CPU=() CATCHUP_CPU=() REP_CPU_RATIOS=()
+BASE_HOUR=() BASE_HOUR_DAY=() BASE_HOUR_DAY_SETS=() BASE_SAME=() BASE_ANALYTICS=()
+BASE_HOUR_CPU=() BASE_HOUR_DAY_CPU=() BASE_HOUR_DAY_SETS_CPU=() BASE_SAME_CPU=() BASE_ANALYTICS_CPU=() CATCHUP_CPU=() REP_CPU_RATIOS=()
 CATCHUP_WALL=() CATCHUP_EVENTS=() CATCHUP_ANALYTICS=() CATCHUP_PASSES=() REP_RATIOS=()
 LOADAVG_START=$(cut -d ' ' -f 1-3 /proc/loadavg)
 OTHER_BACKENDS=$(psql_bench -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND datname IS DISTINCT FROM current_database() AND pid <> pg_backend_pid()")
@@ -325,6 +346,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
     BASE_HOUR_DAY+=("$wall") BASE_HOUR_DAY_CPU+=("$cpu")
     read -r wall cpu < <(time_sql "$TRUNCATE_EVENTS" "$SQL_HOUR_DAY_SETS")
     BASE_HOUR_DAY_SETS+=("$wall") BASE_HOUR_DAY_SETS_CPU+=("$cpu")
+    read -r wall cpu < <(time_sql "$TRUNCATE_SAME_OUTPUTS" "$SQL_SAME_OUTPUTS")
+    BASE_SAME+=("$wall") BASE_SAME_CPU+=("$cpu")
     read -r wall cpu < <(time_sql "$TRUNCATE_ANALYTICS" "$SQL_ANALYTICS")
     BASE_ANALYTICS+=("$wall") BASE_ANALYTICS_CPU+=("$cpu")
     ((rep == 1)) || psql_bench -c "$RESET_ROLLUPS"
@@ -341,6 +364,7 @@ done
 BASE_HOUR_MED=$(median "${BASE_HOUR[@]}")
 BASE_HOUR_DAY_MED=$(median "${BASE_HOUR_DAY[@]}")
 BASE_HOUR_DAY_SETS_MED=$(median "${BASE_HOUR_DAY_SETS[@]}")
+BASE_SAME_MED=$(median "${BASE_SAME[@]}")
 BASE_ANALYTICS_MED=$(median "${BASE_ANALYTICS[@]}")
 BASE_HOUR_ROWS=$(psql_bench -c "SELECT count(*) FROM bench.base_hour_day WHERE period = 'hour'")
 BASE_DAY_ROWS=$(psql_bench -c "SELECT count(*) FROM bench.base_hour_day WHERE period = 'day'")
@@ -349,6 +373,15 @@ CATCHUP_EVENTS_MED=$(median "${CATCHUP_EVENTS[@]}")
 CATCHUP_ANALYTICS_MED=$(median "${CATCHUP_ANALYTICS[@]}")
 CPU_RATIO_MED=$(median_or_null "${REP_CPU_RATIOS[@]}")
 CA_ROWS=$(psql_bench -c "SELECT count(*) FROM cost_aggregates")
+# The same-outputs baseline must have written what the pass wrote (same buckets, same sums).
+SAME_OUTPUTS_MATCH=$(psql_bench -c "SELECT NOT EXISTS (
+        (SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM cost_aggregates
+         EXCEPT SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM bench.full_cost)
+        UNION ALL
+        (SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM bench.full_cost
+         EXCEPT SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM cost_aggregates))
+    AND (SELECT count(*) FROM bench.full_user) = (SELECT count(*) FROM user_cost_aggregates)")
+[[ $SAME_OUTPUTS_MATCH == t ]] || die "the same-outputs baseline wrote other buckets than the pass: it does not measure the same work"
 
 # --- 5. incremental -----------------------------------------------------------------------------
 
@@ -437,6 +470,7 @@ BASE_EVENTS_PER_S=$(per_second "$EVENTS" "$BASE_HOUR_DAY_MED")
 RATIO_HOUR_DAY=$(ratio "$CATCHUP_EVENTS_MED" "$BASE_HOUR_DAY_MED")
 RATIO_HOUR=$(ratio "$CATCHUP_EVENTS_MED" "$BASE_HOUR_MED")
 RATIO_SETS=$(ratio "$CATCHUP_EVENTS_MED" "$BASE_HOUR_DAY_SETS_MED")
+RATIO_SAME=$(ratio "$CATCHUP_EVENTS_MED" "$BASE_SAME_MED")
 RATIO_ANALYTICS=$(ratio "$CATCHUP_ANALYTICS_MED" "$BASE_ANALYTICS_MED")
 RATIO_WALL_TOTAL=$(ratio "$CATCHUP_WALL_MED" "$(awk -v a="$BASE_HOUR_DAY_MED" -v b="$BASE_ANALYTICS_MED" 'BEGIN { print a + b }')")
 
@@ -459,6 +493,7 @@ psql_admin \
     -v b_hour="$(csv "${BASE_HOUR[@]}")" -v b_hour_day="$(csv "${BASE_HOUR_DAY[@]}")" \
     -v b_sets="$(csv "${BASE_HOUR_DAY_SETS[@]}")" -v b_analytics="$(csv "${BASE_ANALYTICS[@]}")" \
     -v b_hour_med="$BASE_HOUR_MED" -v b_hour_day_med="$BASE_HOUR_DAY_MED" -v b_sets_med="$BASE_HOUR_DAY_SETS_MED" \
+    -v b_same="$(csv "${BASE_SAME[@]}")" -v b_same_med="$BASE_SAME_MED" -v b_same_cpu="$(csv "${BASE_SAME_CPU[@]}")" -v r_same="$RATIO_SAME" \
     -v b_analytics_med="$BASE_ANALYTICS_MED" -v hour_rows="$BASE_HOUR_ROWS" -v day_rows="$BASE_DAY_ROWS" \
     -v c_wall="$(csv "${CATCHUP_WALL[@]}")" -v c_events="$(csv "${CATCHUP_EVENTS[@]}")" -v c_analytics="$(csv "${CATCHUP_ANALYTICS[@]}")" \
     -v c_wall_med="$CATCHUP_WALL_MED" -v c_events_med="$CATCHUP_EVENTS_MED" -v c_analytics_med="$CATCHUP_ANALYTICS_MED" \
@@ -506,6 +541,8 @@ SELECT jsonb_pretty(jsonb_build_object(
             'form', 'one INSERT ... SELECT ... UNION ALL SELECT (two scans)'),
         'hour_and_day_grouping_sets', jsonb_build_object('runs', string_to_array(:'b_sets', ',')::float8[], 'median', :'b_sets_med'::float8,
             'form', 'one INSERT ... GROUP BY GROUPING SETS (one scan)'),
+        'same_outputs_same_tables', jsonb_build_object('runs', string_to_array(:'b_same', ',')::float8[], 'median', :'b_same_med'::float8,
+            'form', 'hour and day buckets (UNION ALL) and per-user days (a CTE) in one statement, into copies of cost_aggregates and user_cost_aggregates with their indexes'),
         'analytics', jsonb_build_object('runs', string_to_array(:'b_analytics', ',')::float8[], 'median', :'b_analytics_med'::float8,
             'form', 'event counts per (hour, event_type) + count(DISTINCT session_id) per hour, one statement'),
         'hour_buckets', :'hour_rows'::bigint, 'day_buckets', :'day_rows'::bigint),
@@ -538,7 +575,8 @@ SELECT jsonb_pretty(jsonb_build_object(
         'measured', :'cpu_measured'::boolean,
         'note', 'CPU of the whole PostgreSQL cluster (postmaster, its reaped and live children) around each psql call or rollupd once; null when the server is not on this machine',
         'baseline_hour_only', string_to_array(:'b_hour_cpu', ',', 'null')::float8[], 'baseline_hour_and_day', string_to_array(:'b_hour_day_cpu', ',', 'null')::float8[],
-        'baseline_hour_and_day_grouping_sets', string_to_array(:'b_sets_cpu', ',', 'null')::float8[], 'baseline_analytics', string_to_array(:'b_analytics_cpu', ',', 'null')::float8[],
+        'baseline_hour_and_day_grouping_sets', string_to_array(:'b_sets_cpu', ',', 'null')::float8[],
+        'baseline_same_outputs_same_tables', string_to_array(:'b_same_cpu', ',', 'null')::float8[], 'baseline_analytics', string_to_array(:'b_analytics_cpu', ',', 'null')::float8[],
         'catchup_rollupd_once', string_to_array(:'c_cpu', ',', 'null')::float8[], 'incremental_rollupd_once', string_to_array(:'i_cpu', ',', 'null')::float8[],
         'catchup_over_baselines_hour_and_day_plus_analytics_per_repetition', string_to_array(:'rep_cpu_ratios', ',', 'null')::float8[],
         'catchup_over_baselines_hour_and_day_plus_analytics_median', nullif(:'cpu_ratio_med', 'null')::float8,
@@ -548,6 +586,7 @@ SELECT jsonb_pretty(jsonb_build_object(
         'events_pass_over_baseline_hour_and_day_per_repetition', string_to_array(:'rep_ratios', ',')::float8[],
         'events_pass_over_baseline_hour_only', :'r_h'::float8,
         'events_pass_over_baseline_hour_and_day_grouping_sets', :'r_sets'::float8,
+        'events_pass_over_baseline_same_outputs_same_tables', :'r_same'::float8,
         'analytics_pass_over_baseline_analytics', :'r_a'::float8,
         'wall_over_baselines_events_plus_analytics', :'r_wall'::float8),
     'correctness', jsonb_build_object('result', :'check',
@@ -568,6 +607,7 @@ row "" "median ms" "rows/s"
 row "baseline events GROUP BY hour" "$BASE_HOUR_MED" "$(per_second "$EVENTS" "$BASE_HOUR_MED")"
 row "baseline events hour + day (UNION ALL)" "$BASE_HOUR_DAY_MED" "$BASE_EVENTS_PER_S"
 row "baseline events hour + day (GROUPING SETS)" "$BASE_HOUR_DAY_SETS_MED" "$(per_second "$EVENTS" "$BASE_HOUR_DAY_SETS_MED")"
+row "baseline all the events pass writes, real tables" "$BASE_SAME_MED" "$(per_second "$EVENTS" "$BASE_SAME_MED")"
 row "baseline analytics counts + sessions" "$BASE_ANALYTICS_MED" "$(per_second "$ANALYTICS" "$BASE_ANALYTICS_MED")"
 row "catch-up events pass (took_ms)" "$CATCHUP_EVENTS_MED" "$EVENTS_PER_S"
 row "catch-up analytics pass (took_ms)" "$CATCHUP_ANALYTICS_MED" "$ANALYTICS_PER_S"
@@ -585,6 +625,7 @@ if [[ $CPU_RATIO_MED != null ]]; then
 fi
 echo "  per repetition: $(csv "${REP_RATIOS[@]}" | sed 's/,/x, /g')x; load average $LOADAVG_START at the start, $LOADAVG_END at the end"
 echo "  ${RATIO_HOUR}x baseline hour only, ${RATIO_SETS}x single-scan GROUPING SETS; analytics ${RATIO_ANALYTICS}x its baseline"
+echo "  ${RATIO_SAME}x the same outputs (hour, day, per-user day) written set-based into tables with the real indexes"
 echo "  range lookup before the incremental pass: seq scan with rollupd's bound predicate: $SEQ_BOUND" \
     "(analytics: $SEQ_ANALYTICS_BOUND); with the watermark as a subquery: $SEQ_SUBQUERY"
 if ((MAX_PASSES > 1 || QUIET_TIMEOUTS > 0)); then
