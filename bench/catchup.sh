@@ -131,6 +131,9 @@ cpu_diff() { [[ -n $1 && -n $2 ]] && echo $(($2 - $1)) || echo null; }
 # Runs $1 (setup, untimed) then $2 in one session with \timing; prints the server round trip of
 # $2 in ms (psql's \timing: from sending the statement to receiving the result, no connect) and the
 # cluster CPU ms of the whole psql call (null when not measurable).
+# The baselines run with PostgreSQL's defaults, not with the settings the pass sets for itself
+# (jit off, work_mem 128MB): with those the planner sorts the bare GROUP BYs instead of hashing
+# them and they take about 3x as long (bench/README.md), so the defaults are the stricter baseline.
 time_sql() {
     local cpu0 cpu1 wall
     cpu0=$(cluster_cpu_ms)
