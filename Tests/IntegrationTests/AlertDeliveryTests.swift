@@ -26,7 +26,7 @@ import Glibc
             ] }
         ) { receiver, setup, config, budgets in
             let budget = budgets[0]
-            try await setup.run { try $0.query("CREATE EXTENSION IF NOT EXISTS pgcrypto") }
+            _ = try await setup.run { try $0.query("CREATE EXTENSION IF NOT EXISTS pgcrypto") }
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
             let requests = try await receiver.waitForRequests(4)
