@@ -5,7 +5,7 @@ import RollupdCore
 /// `analytics_events` and other sources, plus this source's own tallies
 /// (rollupd.source_hourly_*) so it can be taken out again exactly. Touched hours are rewritten
 /// from the shared tallies, as for analytics_events.
-struct ConfiguredAnalyticsRollup: SourceRollup {
+struct ConfiguredAnalyticsRollup: ConfiguredRollup {
     let definition: SourceDefinition
     let usesTimeZone = false
 
@@ -29,18 +29,9 @@ struct ConfiguredAnalyticsRollup: SourceRollup {
         }
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
-            let rejected = try connection.query(Self.rejectSQL(mapping: mapping, columns: columns), parameters,
-                                                context: "record rejected rows of \(name)").singleRow("rejected rows")
-            counts.rejectedCount = try rejected.int64(0)
-            counts.newlyRejectedIDs = rejected[1] ?? ""
+            try counts.recordRejected(Self.rejectSQL(mapping: mapping, columns: columns), parameters, source: name, on: connection)
         }
         return counts
-    }
-
-    /// Recomputed whole, like a configured cost source.
-    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
-        try clearAll(on: connection)
-        return try apply(XidWindow(from: "0", to: horizon, includePreexisting: true), timeZone: timeZone, on: connection).bucketsTouched
     }
 
     /// Empty tool names and risk modes count as absent, as for analytics_events.

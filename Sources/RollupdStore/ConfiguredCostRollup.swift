@@ -8,7 +8,7 @@ import RollupdCore
 /// A row without a cost is priced from model_pricing at its time; the derived cost is kept in
 /// rollupd.derived_costs and subtracted from there, so a later price edit cannot skew a
 /// subtraction. A row without a price is rejected and reported, never costed at 0.
-struct ConfiguredCostRollup: SourceRollup {
+struct ConfiguredCostRollup: ConfiguredRollup {
     let definition: SourceDefinition
     let usesTimeZone = true
 
@@ -25,31 +25,14 @@ struct ConfiguredCostRollup: SourceRollup {
         let name = definition.name
         let row = try connection.query(Self.applySQL(mapping: mapping, columns: columns), parameters,
                                        context: "roll up source \(name)").singleRow("roll up \(name)")
-        for (table, index) in [("cost_aggregates", 3), ("user_cost_aggregates", 5)] {
-            let emptied = try row.string(index)
-            if emptied != "{}" {
-                let type = table == "cost_aggregates" ? "uuid" : "bigint"
-                try connection.query("DELETE FROM \(table) WHERE id = ANY($1::\(type)[]) AND call_count = 0", [emptied],
-                                     context: "drop emptied \(table) buckets")
-            }
-        }
+        try CostRollup.dropEmptied(costIDs: try row.string(3), userIDs: try row.string(5), on: connection)
         try SourceContributions.dropEmptiedCost(source: name, on: connection)
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
-            let rejected = try connection.query(Self.rejectSQL(mapping: mapping, columns: columns), parameters,
-                                                context: "record rejected rows of \(name)").singleRow("rejected rows")
-            counts.rejectedCount = try rejected.int64(0)
-            counts.newlyRejectedIDs = rejected[1] ?? ""
+            let rejected = try counts.recordRejected(Self.rejectSQL(mapping: mapping, columns: columns), parameters, source: name, on: connection)
             counts.unpriced = try rejected.int64(2)
         }
         return counts
-    }
-
-    /// A configured source is recomputed whole: its contribution is taken out and its rows
-    /// counted again below the horizon, re-priced at today's model_pricing.
-    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
-        try clearAll(on: connection)
-        return try apply(XidWindow(from: "0", to: horizon, includePreexisting: true), timeZone: timeZone, on: connection).bucketsTouched
     }
 
     /// rollupd's fields, converted: row_id, keys, created_at, numbers, and the cost the row

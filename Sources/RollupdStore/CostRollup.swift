@@ -18,23 +18,25 @@ struct CostRollup: SourceRollup {
             Self.applySQL, window.parameters + [timeZone],
             context: "roll up events"
         ).singleRow("roll up events")
-        let emptied = try row.string(3)
-        if emptied != "{}" {
-            // A bucket whose every event went away disappears, as a recomputation would show it.
-            try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0", [emptied], context: "drop emptied cost buckets")
-        }
-        let emptiedUsers = try row.string(5)
-        if emptiedUsers != "{}" {
-            try connection.query("DELETE FROM user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0", [emptiedUsers], context: "drop emptied user buckets")
-        }
+        try Self.dropEmptied(costIDs: try row.string(3), userIDs: try row.string(5), on: connection)
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
-            let rejected = try connection.query(Self.rejectSQL, window.parameters,
-                                                context: "record rejected events").singleRow("rejected events")
-            counts.rejectedCount = try rejected.int64(0)
-            counts.newlyRejectedIDs = rejected[1] ?? ""
+            try counts.recordRejected(Self.rejectSQL, window.parameters, source: "events", on: connection)
         }
         return counts
+    }
+
+    /// A bucket whose every event went away disappears, as a recomputation would show it.
+    /// `costIDs` and `userIDs` are array literals of the buckets a statement left at zero calls.
+    static func dropEmptied(costIDs: String, userIDs: String, on connection: PGConnection) throws {
+        if costIDs != "{}" {
+            try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0", [costIDs],
+                                 context: "drop emptied cost buckets")
+        }
+        if userIDs != "{}" {
+            try connection.query("DELETE FROM user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0", [userIDs],
+                                 context: "drop emptied user buckets")
+        }
     }
 
     func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {

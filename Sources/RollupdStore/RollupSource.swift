@@ -111,3 +111,17 @@ protocol SourceRollup: Sendable {
     /// Recomputes the buckets overlapping `range` from raw rows counted below `horizon`.
     func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64
 }
+
+extension ApplyCounts {
+    /// Runs a source's reject statement, which records the window's rejected rows once each and
+    /// returns how many were new and their ids (at most 100) first; keeps those two and returns
+    /// the row for whatever else the statement reports.
+    @discardableResult
+    mutating func recordRejected(_ sql: String, _ parameters: [any PGParameter], source: String,
+                                 on connection: PGConnection) throws -> PGRow {
+        let rejected = try connection.query(sql, parameters, context: "record rejected rows of \(source)").singleRow("rejected rows")
+        rejectedCount = try rejected.int64(0)
+        newlyRejectedIDs = rejected[1] ?? ""
+        return rejected
+    }
+}

@@ -76,10 +76,7 @@ enum SourceContributions {
             SELECT ARRAY(SELECT id FROM shared WHERE call_count = 0)::text,
                    ARRAY(SELECT id FROM shared_users WHERE call_count = 0)::text
             """, [source], context: "clear the rollups of \(source)").singleRow("clear \(source)")
-        try connection.query("DELETE FROM cost_aggregates WHERE id = ANY($1::uuid[]) AND call_count = 0",
-                             [try emptied.string(0)], context: "drop emptied cost buckets")
-        try connection.query("DELETE FROM user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0",
-                             [try emptied.string(1)], context: "drop emptied user buckets")
+        try CostRollup.dropEmptied(costIDs: try emptied.string(0), userIDs: try emptied.string(1), on: connection)
     }
 
     /// After `events` emptied the shared cost tables: every configured source's share, back.
