@@ -133,44 +133,7 @@ load_new_events() { # $1 first_i, $2 n, $3 seed
     psql_bench -c "SELECT bench.load_events($1, $2, now() - interval '1 hour', interval '59 minutes', $3)" >/dev/null
 }
 
-# --- CPU ------------------------------------------------------------------------------------
-PM_PID=""
-find_postmaster() {
-    local dir port pidfile
-    dir=$(psql_admin -c 'SHOW data_directory') port=$(psql_admin -c 'SHOW port')
-    pidfile="$dir/postmaster.pid"
-    [[ -r $pidfile ]] || return 0
-    mapfile -t lines <"$pidfile"
-    if [[ ${lines[1]-} == "$dir" && ${lines[3]-} == "$port" && $(cat "/proc/${lines[0]}/comm" 2>/dev/null) == postgres ]]; then
-        PM_PID=${lines[0]}
-    fi
-}
-# CPU ms of the whole cluster: the postmaster, its reaped children and its live children.
-cluster_cpu_ms() {
-    [[ -n $PM_PID ]] || { echo null; return 0; }
-    local try out
-    for ((try = 0; try < 20; try++)); do
-        out=$({ cat "/proc/$PM_PID/stat" /proc/[0-9]*/stat "/proc/$PM_PID/stat" 2>/dev/null || true; } |
-            awk -v pm="$PM_PID" -v hz="$(getconf CLK_TCK)" '{
-                line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-                if ($1 == pm) { seen++; reaped = f[14] + f[15]; if (seen == 1) first = reaped; own = f[12] + f[13] }
-                else if (f[2] == pm) live += f[12] + f[13]
-            } END { if (seen < 2 || first != reaped) print "retry"; else printf "%.0f", (own + reaped + live) * 1000 / hz }')
-        [[ $out != retry ]] && { echo "$out"; return 0; }
-    done
-    echo null
-}
-# CPU ms (utime + stime) of the given pids, summed; pids that are gone count 0.
-pids_cpu_ms() {
-    local p sum=0 hz v
-    hz=$(getconf CLK_TCK)
-    for p in "$@"; do
-        v=$(awk '{ line = $0; sub(/^.*\) /, "", line); split(line, f, " "); print f[12] + f[13] }' "/proc/$p/stat" 2>/dev/null || echo 0)
-        sum=$((sum + v))
-    done
-    echo $((sum * 1000 / hz))
-}
-cpu_diff() { [[ $1 != null && $2 != null ]] && echo $(($2 - $1)) || echo null; }
+source "$REPO/bench/cpu.sh"
 
 # --- the horizon ------------------------------------------------------------------------------
 QUIET_TIMEOUTS=0
