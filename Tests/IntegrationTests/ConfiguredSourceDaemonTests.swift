@@ -85,14 +85,7 @@ import Darwin
                            to_char((now() - g * interval '41 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
                     FROM generate_series(1, 80) g
                     """)
-                try connection.query("""
-                    INSERT INTO token_usage (user_id, provider, model, prompt_tokens, completion_tokens, total_tokens, cost_usd, created_at)
-                    SELECT (SELECT id FROM users ORDER BY email OFFSET g % 3 LIMIT 1), CASE WHEN g % 2 = 0 THEN 'openai' ELSE 'anthropic' END,
-                           CASE WHEN g % 2 = 0 THEN 'gpt-4o-mini' ELSE 'claude-3-5-haiku-20241022' END,
-                           100 + g * 7, 20 + g * 3, 120 + g * 10, CASE WHEN g % 3 = 0 THEN 50 + g * 11 END,
-                           now() - g * interval '37 minutes'
-                    FROM generate_series(1, 80) g
-                    """)
+                try connection.query(SeedShapes.insertTokenUsage(80))
                 var random = SeededRandom(seed: 6_001)
                 try Workload.insertEvents(count: 200, maxAgeHours: 48, random: &random, on: connection)
             }
@@ -332,14 +325,7 @@ import Darwin
             defer { Task { await session.close() } }
             try await session.run { connection in
                 try connection.execute(script: Self.laxAnalyticsEvent)
-                try connection.query("""
-                    INSERT INTO "AnalyticsEvent" ("id", "userId", "sessionId", "eventType", "toolName", "action", "properties", "timestamp")
-                    SELECT 'ev' || g, 'u' || (g % 5), 's' || (g % 17), (ARRAY['tool_used', 'cache_hit', 'risk_mode_changed'])[1 + g % 3],
-                           (ARRAY['Start/Sit', 'FAAB', 'Decisions', '', NULL])[1 + g % 5], 'viewed',
-                           CASE WHEN g % 4 = 0 THEN jsonb_build_object('riskMode', (ARRAY['protect', 'neutral', 'chase'])[1 + g % 3]) END,
-                           (now() AT TIME ZONE 'UTC') - g * interval '7 minutes'
-                    FROM generate_series(1, 150) g
-                    """)
+                try connection.query(SeedShapes.insertAnalyticsEvents(150))
                 // Bad before prepare-source: counted (rejected) by the first pass.
                 try connection.query("""
                     INSERT INTO "AnalyticsEvent" ("id", "sessionId", "eventType", "toolName", "timestamp") VALUES

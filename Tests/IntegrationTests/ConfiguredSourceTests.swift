@@ -122,14 +122,7 @@ import Testing
             try SourcePreparation.apply(Self.tokenUsage, on: connection)
             // Rows that predate prepare-source (rollupd_xid NULL) are counted by the first pass.
             try connection.query("INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 3) g")
-            try connection.query("""
-                INSERT INTO token_usage (user_id, provider, model, prompt_tokens, completion_tokens, total_tokens, cost_usd, created_at)
-                SELECT (SELECT id FROM users ORDER BY email OFFSET g % 3 LIMIT 1), CASE WHEN g % 2 = 0 THEN 'openai' ELSE 'anthropic' END,
-                       CASE WHEN g % 2 = 0 THEN 'gpt-4o-mini' ELSE 'claude-3-5-haiku-20241022' END,
-                       100 + g * 7, 20 + g * 3, 120 + g * 10, CASE WHEN g % 3 = 0 THEN 50 + g * 11 END,
-                       now() - g * interval '37 minutes'
-                FROM generate_series(1, 120) g
-                """)
+            try connection.query(SeedShapes.insertTokenUsage(120))
             try connection.query("""
                 INSERT INTO token_usage (provider, model, prompt_tokens, completion_tokens, cost_usd) VALUES
                     ('openai', 'gpt-4o-mini', -3, 10, NULL),          -- negative tokens
@@ -312,14 +305,7 @@ import Testing
             try SourcePreparation.apply(Self.analyticsEvent, on: connection)
             var random = SeededRandom(seed: 4)
             try Workload.insertAnalytics(count: 200, maxAgeHours: 12, random: &random, on: connection)
-            try connection.query("""
-                INSERT INTO "AnalyticsEvent" ("id", "userId", "sessionId", "eventType", "toolName", "action", "properties", "timestamp")
-                SELECT 'ev' || g, 'u' || (g % 5), 's' || (g % 17), (ARRAY['tool_used', 'cache_hit', 'risk_mode_changed'])[1 + g % 3],
-                       (ARRAY['Start/Sit', 'FAAB', 'Decisions', '', NULL])[1 + g % 5], 'viewed',
-                       CASE WHEN g % 4 = 0 THEN jsonb_build_object('riskMode', (ARRAY['protect', 'neutral', 'chase'])[1 + g % 3]) END,
-                       (now() AT TIME ZONE 'UTC') - g * interval '7 minutes'
-                FROM generate_series(1, 300) g
-                """)
+            try connection.query(SeedShapes.insertAnalyticsEvents(300))
             let engine = RollupEngine(timeZone: "UTC")
             try Self.catchUp([Self.analyticsEvent], engine, on: connection)
             #expect(try SourceOracle.differences(cost: [], analytics: [Self.analyticsEventOracle], on: connection) == [])

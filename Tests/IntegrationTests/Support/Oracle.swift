@@ -4,17 +4,23 @@ import Postgres
 /// the engine's SQL (AT TIME ZONE arithmetic instead of date_trunc's zone argument, plain
 /// GROUP BY instead of deltas and tallies). Each returns rows as comparable text.
 enum Oracle {
-    /// cost_aggregates as recomputed from events; day buckets in `timeZone`.
-    static func costAggregates(timeZone: String, on connection: PGConnection) throws -> [String] {
+    /// The rows of `events` that must count, as the rows queries below take them: project_id,
+    /// feature, model, user_id, created_at, tokens, latency_ms, cost.
+    static let eventRows = """
+        SELECT project_id, feature, model, user_id, created_at, input_tokens::bigint + output_tokens::bigint,
+               latency_ms::bigint, coalesce(verified_cost_usd, estimated_cost_usd)::numeric
+        FROM events
+        WHERE input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0 AND coalesce(verified_cost_usd, estimated_cost_usd) >= 0
+        """
+
+    /// The rows of `analytics_events`: occurred_at, session_id, event_type, tool, risk.
+    static let analyticsRows = "SELECT occurred_at, session_id, event_type, tool_name, properties ->> 'riskMode' FROM analytics_events"
+
+    /// cost_aggregates as recomputed from `rows` (a query shaped like `eventRows`); day buckets in `timeZone`.
+    static func costAggregates(rows: String = eventRows, timeZone: String, on connection: PGConnection) throws -> [String] {
         try connection.query("""
-            WITH valid AS (
-                SELECT project_id, feature, model, created_at,
-                       input_tokens::bigint + output_tokens::bigint AS tokens, latency_ms,
-                       coalesce(verified_cost_usd, estimated_cost_usd) AS cost
-                FROM events
-                WHERE input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0
-                  AND coalesce(verified_cost_usd, estimated_cost_usd) >= 0
-            ), bucketed AS (
+            WITH valid (project_id, feature, model, user_id, created_at, tokens, latency_ms, cost) AS (\(rows)),
+            bucketed AS (
                 SELECT *, 'hour' AS period, date_trunc('hour', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start FROM valid
                 UNION ALL
                 SELECT *, 'day', date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 FROM valid
@@ -34,17 +40,13 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
-    /// user_cost_aggregates (days) as recomputed from events that name a user.
-    static func userCostAggregates(timeZone: String, on connection: PGConnection) throws -> [String] {
+    /// user_cost_aggregates (days) as recomputed from the rows of `rows` that name a user.
+    static func userCostAggregates(rows: String = eventRows, timeZone: String, on connection: PGConnection) throws -> [String] {
         try connection.query("""
-            WITH valid AS (
-                SELECT project_id, user_id, created_at, input_tokens::bigint + output_tokens::bigint AS tokens,
-                       coalesce(verified_cost_usd, estimated_cost_usd) AS cost
-                FROM events
-                WHERE user_id IS NOT NULL AND input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0
-                  AND coalesce(verified_cost_usd, estimated_cost_usd) >= 0
-            ), bucketed AS (
-                SELECT *, 'day' AS period, date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 AS period_start FROM valid
+            WITH valid (project_id, feature, model, user_id, created_at, tokens, latency_ms, cost) AS (\(rows)),
+            bucketed AS (
+                SELECT *, 'day' AS period, date_trunc('day', created_at AT TIME ZONE $1) AT TIME ZONE $1 AS period_start
+                FROM valid WHERE user_id IS NOT NULL
             )
             SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
                              sum(cost)::numeric(30, 6), sum(tokens), count(*))
@@ -61,14 +63,14 @@ enum Oracle {
             """).rows.map { try $0.string(0) }
     }
 
-    /// hourly_rollups as recomputed from analytics_events.
-    static func hourlyRollups(on connection: PGConnection) throws -> [String] {
+    /// hourly_rollups as recomputed from `rows` (a query shaped like `analyticsRows`).
+    static func hourlyRollups(rows: String = analyticsRows, on connection: PGConnection) throws -> [String] {
         try connection.query("""
-            WITH e AS (
+            WITH raw (occurred_at, session_id, event_type, tool, risk) AS (\(rows)),
+            e AS (
                 SELECT date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AS h, session_id, event_type,
-                       CASE WHEN tool_name <> '' THEN tool_name END AS tool,
-                       CASE WHEN properties ->> 'riskMode' <> '' THEN properties ->> 'riskMode' END AS risk
-                FROM analytics_events
+                       CASE WHEN tool <> '' THEN tool END AS tool, CASE WHEN risk <> '' THEN risk END AS risk
+                FROM raw
             ), hours AS (SELECT DISTINCT h FROM e)
             SELECT concat_ws('|', extract(epoch FROM hours.h AT TIME ZONE 'UTC')::bigint,
                 (SELECT jsonb_object_agg(event_type, n) FROM (SELECT event_type, count(*) n FROM e WHERE e.h = hours.h GROUP BY 1) x),
@@ -95,12 +97,18 @@ enum Oracle {
         return missing + extra
     }
 
-    /// Every comparison at once; the returned strings describe the first differences, empty when equal.
-    static func differences(timeZone: String, on connection: PGConnection) throws -> [String] {
-        return diff("cost_aggregates", expected: try costAggregates(timeZone: timeZone, on: connection),
+    /// Every comparison at once; the returned strings describe the first differences, empty when
+    /// equal. `cost` and `analytics` are rows queries of other tables that feed the same rollups
+    /// (configured sources, see SourceOracle), counted beside the built-in tables.
+    static func differences(timeZone: String, cost: [String] = [], analytics: [String] = [],
+                            on connection: PGConnection) throws -> [String] {
+        let costUnion = ([eventRows] + cost).map { "(\($0))" }.joined(separator: " UNION ALL ")
+        let analyticsUnion = ([analyticsRows] + analytics).map { "(\($0))" }.joined(separator: " UNION ALL ")
+        return diff("cost_aggregates", expected: try costAggregates(rows: costUnion, timeZone: timeZone, on: connection),
                     actual: try actualCostAggregates(on: connection))
-            + diff("user_cost_aggregates", expected: try userCostAggregates(timeZone: timeZone, on: connection),
+            + diff("user_cost_aggregates", expected: try userCostAggregates(rows: costUnion, timeZone: timeZone, on: connection),
                    actual: try actualUserCostAggregates(on: connection))
-            + diff("hourly_rollups", expected: try hourlyRollups(on: connection), actual: try actualHourlyRollups(on: connection))
+            + diff("hourly_rollups", expected: try hourlyRollups(rows: analyticsUnion, on: connection),
+                   actual: try actualHourlyRollups(on: connection))
     }
 }

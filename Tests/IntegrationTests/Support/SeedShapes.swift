@@ -45,6 +45,34 @@ enum SeedShapes {
     /// Seed 003 names api_cost_tracking (costs by model, by endpoint, per user, top expensive
     /// calls, 90-day cleanup) but does not print its DDL; this is that shape as its views and
     /// functions imply: per call a user, model, endpoint, tokens, a cost in USD and a "timestamp".
+    /// `count` token_usage rows as seed 002's app writes them, 37 minutes apart back from now: the
+    /// users in turn (insert some into `users` first), two providers and models, and `cost_usd`
+    /// (micro-dollars) only on every third row, so the rest are priced from model_pricing.
+    static func insertTokenUsage(_ count: Int) -> String {
+        """
+        INSERT INTO token_usage (user_id, provider, model, prompt_tokens, completion_tokens, total_tokens, cost_usd, created_at)
+        SELECT (SELECT id FROM users ORDER BY email OFFSET g % 3 LIMIT 1), CASE WHEN g % 2 = 0 THEN 'openai' ELSE 'anthropic' END,
+               CASE WHEN g % 2 = 0 THEN 'gpt-4o-mini' ELSE 'claude-3-5-haiku-20241022' END,
+               100 + g * 7, 20 + g * 3, 120 + g * 10, CASE WHEN g % 3 = 0 THEN 50 + g * 11 END,
+               now() - g * interval '37 minutes'
+        FROM generate_series(1, \(count)) g
+        """
+    }
+
+    /// `count` "AnalyticsEvent" rows as seed 004's Prisma app writes them, 7 minutes apart back
+    /// from now (timestamp without time zone, in UTC): ids ev1..., 17 sessions, three event
+    /// types, tool names including '' and NULL, a riskMode in every fourth row's properties.
+    static func insertAnalyticsEvents(_ count: Int) -> String {
+        """
+        INSERT INTO "AnalyticsEvent" ("id", "userId", "sessionId", "eventType", "toolName", "action", "properties", "timestamp")
+        SELECT 'ev' || g, 'u' || (g % 5), 's' || (g % 17), (ARRAY['tool_used', 'cache_hit', 'risk_mode_changed'])[1 + g % 3],
+               (ARRAY['Start/Sit', 'FAAB', 'Decisions', '', NULL])[1 + g % 5], 'viewed',
+               CASE WHEN g % 4 = 0 THEN jsonb_build_object('riskMode', (ARRAY['protect', 'neutral', 'chase'])[1 + g % 3]) END,
+               (now() AT TIME ZONE 'UTC') - g * interval '7 minutes'
+        FROM generate_series(1, \(count)) g
+        """
+    }
+
     static let apiCostTracking = """
         CREATE TABLE IF NOT EXISTS api_cost_tracking (
           id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
