@@ -58,15 +58,6 @@ say "(a) rollupd once: first pass over all $EVENTS events"
 run_once
 CATCHUP_MS=$ONCE_EVENTS_MS CATCHUP_WALL=$ONCE_WALL_MS
 
-RECOMPUTE_SQL="DELETE FROM cost_aggregates;
-INSERT INTO cost_aggregates (project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
-SELECT project_id, feature, model, 'hour', date_trunc('hour', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
-       sum(input_tokens::bigint + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
-FROM events GROUP BY 1, 2, 3, 5
-UNION ALL
-SELECT project_id, feature, model, 'day', date_trunc('day', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
-       sum(input_tokens::bigint + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
-FROM events GROUP BY 1, 2, 3, 5;"
 
 # The recompute writes the same values rollupd holds (every row is below rollupd's watermark), so
 # rollupd's later incremental passes stay exact on top of it; the correctness check at the end
@@ -134,13 +125,6 @@ SQL
         SELECT md5(i::text), 's', 'f' || (i % 6), 'openai', 'm' || (i % 5), 100, 50, 300, 0.001, now() - (i % 100000) * interval '1 second'
         FROM generate_series(1, $INGEST_BASE) i" -c "VACUUM ANALYZE events" >/dev/null
 }
-cat >"$WORK/insert.sql" <<'SQL'
-\set p random(1, 3)
-\set f random(1, 6)
-\set m random(1, 5)
-INSERT INTO events (trace_id, span_id, project_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd)
-VALUES (md5(random()::text), 'span', 'p' || :p, 'f' || :f, 'openai', 'm' || :m, 1200, 300, 850, 0.0042);
-SQL
 
 VARIANTS=(bare rollupd trigger)
 for v in "${VARIANTS[@]}"; do
@@ -154,7 +138,7 @@ for clients in 1 8; do
     for rep in 1 2; do
         for v in "${VARIANTS[@]}"; do
             rm -f "$WORK"/pgbench_log.*
-            (cd "$WORK" && "$PGBENCH" -n -f insert.sql -c "$clients" -j "$clients" -T "$DURATION" --random-seed=17 -l \
+            (cd "$WORK" && "$PGBENCH" -n -f "$REPO/bench/insert-event.pgbench" -c "$clients" -j "$clients" -T "$DURATION" --random-seed=17 -l \
                 "$(bench_url_for rollupd_alt_$v)" >out.txt 2>&1) || { cat "$WORK/out.txt" >&2; die "pgbench failed"; }
             tps=$(grep -oP 'tps = \K[0-9.]+' "$WORK/out.txt" | head -n 1)
             tps=$(printf "%.0f" "$tps")

@@ -96,13 +96,6 @@ SQL
     FROM generate_series(1, $base_rows) i" -c "VACUUM ANALYZE events" >/dev/null
 }
 
-cat > "$work/insert.sql" <<'SQL'
-\set p random(1, 3)
-\set f random(1, 6)
-\set m random(1, 5)
-INSERT INTO events (trace_id, span_id, project_id, feature, provider, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd)
-VALUES (md5(random()::text), 'span', 'p' || :p, 'f' || :f, 'openai', 'm' || :m, 1200, 300, 850, 0.0042);
-SQL
 
 printf '%-4s %-10s %7s %10s %10s %10s\n' rep variant clients tps mean_ms p99_ms
 results="["
@@ -112,7 +105,7 @@ for clients in 1 8; do
   for variant in bare rollupd stmt_trig; do
     setup_variant "$variant"
     rm -f "$work"/pgbench_log.*
-    (cd "$work" && "$pg_bin/pgbench" -n -f insert.sql -c "$clients" -j "$clients" -T "$duration" -l "$url" > out.txt 2>&1)
+    (cd "$work" && "$pg_bin/pgbench" -n -f "$repo/bench/insert-event.pgbench" -c "$clients" -j "$clients" -T "$duration" -l "$url" > out.txt 2>&1)
     tps=$(grep -oP 'tps = \K[0-9.]+' "$work/out.txt" | head -n 1)
     # pgbench -l: the third column is the transaction's latency in microseconds.
     read -r mean p99 < <(cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.3f %.3f\n", s/NR/1000, a[int(NR*0.99)]/1000}')

@@ -135,6 +135,18 @@ load_new_events() { # $1 first_i, $2 n, $3 seed
 
 source "$REPO/bench/cpu.sh"
 
+# What a pg_cron job would run: cost_aggregates recomputed whole from events (hour and day, UTC).
+# The caller wraps it in a transaction (alternatives.sh commits it, scale.sh rolls it back).
+RECOMPUTE_SQL="DELETE FROM cost_aggregates;
+INSERT INTO cost_aggregates (project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+SELECT project_id, feature, model, 'hour', date_trunc('hour', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
+       sum(input_tokens::bigint + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5
+UNION ALL
+SELECT project_id, feature, model, 'day', date_trunc('day', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
+       sum(input_tokens::bigint + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5;"
+
 # --- the horizon ------------------------------------------------------------------------------
 QUIET_TIMEOUTS=0
 wait_quiet() {
