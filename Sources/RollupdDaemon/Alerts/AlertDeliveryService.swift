@@ -32,6 +32,10 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
     static let poll = Duration.seconds(1)
     /// How often alerts for a channel missing from the config are looked at again.
     static let missingChannelRetry = Duration.seconds(60)
+    /// How often the pending gauges are re-read when no alert was due. Counts change when an
+    /// alert is recorded (due at once) or attempted (due), so an idle round skips the query; this
+    /// picks up edits made by hand.
+    static let pendingRecount = Duration.seconds(30)
 
     public func run() async throws {
         let config = live.current
@@ -88,6 +92,7 @@ public struct AlertDeliveryService: Service, CustomStringConvertible {
                 try await group.waitForAll()
             }
         }
+        guard !due.isEmpty || memory.recountPending(every: Self.pendingRecount) else { return }
         let pending = try await session.run { try AlertOutbox.pendingByChannel(on: $0) }
         for name in Set(pending.keys).union(settings.channels.keys).union(memory.seenChannels) {
             memory.saw(channel: name)
@@ -173,6 +178,7 @@ final class DeliveryMemory: Sendable {
         var failing: Set<String> = []
         var missing: Set<String> = []
         var seen: Set<String> = []
+        var pendingCountedAt: ContinuousClock.Instant?
     }
 
     private let state = Mutex(State())
@@ -191,6 +197,15 @@ final class DeliveryMemory: Sendable {
     }
 
     func sent(on channel: String) { state.withLock { $0.lastSent[channel] = .now } }
+
+    /// True when the pending counts were last read `interval` ago or never, and notes a new read.
+    func recountPending(every interval: Duration) -> Bool {
+        state.withLock { state in
+            if let last = state.pendingCountedAt, ContinuousClock.now - last < interval { return false }
+            state.pendingCountedAt = .now
+            return true
+        }
+    }
 
     /// True the first time a channel fails after working (or at start).
     func startedFailing(_ channel: String) -> Bool { state.withLock { $0.failing.insert(channel).inserted } }
