@@ -69,7 +69,6 @@ struct ConfiguredAnalyticsRollup: ConfiguredRollup {
                (SELECT count(*) FROM dimension_up) + (SELECT count(*) FROM session_up),
                ARRAY(SELECT DISTINCT hour FROM fine)::text,
                (SELECT count(*) FROM checked WHERE sign > 0 AND NOT valid)
-               + 0 * length($5::text)  -- binds $5 (the time zone), which analytics does not use
         """
     }
 
@@ -83,7 +82,7 @@ struct ConfiguredAnalyticsRollup: ConfiguredRollup {
                 CASE WHEN session_id IS NULL THEN 'session missing' END,
                 CASE WHEN event_type IS NULL THEN 'event type missing' END,
                 CASE WHEN occurred_at IS NULL THEN 'time missing or not a timestamp' END)
-            FROM checked WHERE NOT valid AND $5::text IS NOT NULL  -- binds $5, unused here
+            FROM checked WHERE NOT valid
             ON CONFLICT DO NOTHING
             RETURNING row_id
         )

@@ -153,7 +153,6 @@ struct ConfiguredCostRollup: ConfiguredRollup {
         ), rejected AS (
             INSERT INTO rollupd.rejected_rows (source, row_id, reason)
             SELECT $4, row_id, CASE WHEN reason = '' THEN 'cannot be rolled up' ELSE reason END FROM reasons
-            WHERE $5::text IS NOT NULL  -- binds $5, which this statement does not otherwise read
             ON CONFLICT DO NOTHING
             RETURNING row_id, reason
         )

@@ -9,7 +9,9 @@ import RollupdCore
 /// pass: the row gets NULL there and is rejected.
 ///
 /// Parameters: $1 watermark, $2 horizon, $3 first pass (XidWindow), $4 source name, $5 time
-/// zone; constants follow.
+/// zone; constants follow. Every statement binds all of them, but not every one reads the time
+/// zone, and PostgreSQL refuses an untyped parameter that no statement text mentions: so the rows
+/// carry it as a typed column (`time_zone`), and the statements need no trick of their own.
 struct SourceMapping {
     let definition: SourceDefinition
     private(set) var constants: [String] = []
@@ -47,17 +49,17 @@ struct SourceMapping {
     /// `consumed` must be a CTE of the source's change rows (old_xid, old_row).
     func rows(_ columns: String) -> String {
         """
-            SELECT \(columns), 1 AS sign FROM \(table) r
+            SELECT \(columns), 1 AS sign, $5::text AS time_zone FROM \(table) r
             WHERE \(XidWindow.predicate)
             UNION ALL
-            SELECT \(columns), -1 FROM consumed c CROSS JOIN LATERAL jsonb_populate_record(NULL::\(table), c.old_row) r
+            SELECT \(columns), -1, $5::text FROM consumed c CROSS JOIN LATERAL jsonb_populate_record(NULL::\(table), c.old_row) r
             WHERE coalesce(c.old_xid, '0'::xid8) < $1::xid8
         """
     }
 
     /// The window's live rows only (for recording rejected rows).
     func liveRows(_ columns: String) -> String {
-        "SELECT \(columns), 1 AS sign FROM \(table) r WHERE \(XidWindow.predicate)"
+        "SELECT \(columns), 1 AS sign, $5::text AS time_zone FROM \(table) r WHERE \(XidWindow.predicate)"
     }
 
     /// Consumes this source's saved old versions.
