@@ -355,7 +355,7 @@ extension RollupdConfig {
             ("metrics.max_lag", metrics.maxLag.compactDescription),
             ("log.level", log.level.rawValue),
             ("log.format", log.format.rawValue),
-            ("budgets.evaluate_interval", budgets.evaluateInterval == .zero ? "0 (budgets off)" : budgets.evaluateInterval.compactDescription),
+            ("budgets.evaluate_interval", !budgets.enabled ? "0 (budgets off)" : budgets.evaluateInterval.compactDescription),
             ("budgets.forecast_after_days", String(budgets.forecastAfterDays)),
             ("budgets.period_closed_notice", String(budgets.periodClosedNotice)),
             ("budgets.week_start", budgets.weekStartsOnSunday ? "sunday" : "monday"),

@@ -121,6 +121,9 @@ public struct RollupdConfig: Sendable, Equatable {
         /// `budgets.week_start`: weeks start on Monday (ISO) or Sunday.
         public var weekStartsOnSunday: Bool
 
+        /// An evaluate_interval of 0 turns budgets off.
+        public var enabled: Bool { evaluateInterval != .zero }
+
         public init(evaluateInterval: Duration = .seconds(60), forecastAfterDays: Double = 3, periodClosedNotice: Bool = false, weekStartsOnSunday: Bool = false) {
             self.evaluateInterval = evaluateInterval
             self.forecastAfterDays = forecastAfterDays

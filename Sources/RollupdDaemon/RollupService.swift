@@ -132,8 +132,8 @@ public struct RollupService: Service, CustomStringConvertible {
         let spendChanged = reports.contains {
             $0.source.isCost && ($0.counts.added + $0.counts.removed > 0 || $0.firstPass)
         }
-        guard schedule.isDue(interval: config.budgets.evaluateInterval, spendChanged: spendChanged) else { return }
-        let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
+        guard config.budgets.enabled, schedule.isDue(interval: config.budgets.evaluateInterval, spendChanged: spendChanged) else { return }
+        let evaluator = BudgetEvaluator(config)
         do {
             let report = try await session.run { try evaluator.evaluate(on: $0) }
             schedule.evaluated()
@@ -165,9 +165,7 @@ struct BudgetSchedule {
     private var last: ContinuousClock.Instant?
     var streak = FailureStreak()
 
-    /// An interval of zero turns budgets off.
     func isDue(interval: Duration, spendChanged: Bool, now: ContinuousClock.Instant = .now) -> Bool {
-        guard interval != .zero else { return false }
         guard let last else { return true }
         return spendChanged || now - last >= interval
     }

@@ -251,8 +251,8 @@ func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, sessio
     }
     for report in reports { logger.log(report) }
     // Alerts are recorded here; the daemon delivers them.
-    if config.budgets.evaluateInterval != .zero {
-        let evaluator = BudgetEvaluator(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
+    if config.budgets.enabled {
+        let evaluator = BudgetEvaluator(config)
         logger.log(try await session.run { try evaluator.evaluate(on: $0) })
     }
 }

@@ -37,6 +37,11 @@ public struct BudgetEvaluator: Sendable {
         self.settings = settings
     }
 
+    /// With the configuration's budgets settings; budgets without a zone use rollup.time_zone.
+    public init(_ config: RollupdConfig) {
+        self.init(defaultTimeZone: config.rollup.timeZone, settings: config.budgets)
+    }
+
     /// - Parameter now: the evaluation instant (tests move it across period boundaries).
     public func evaluate(at now: Date = Date(), on connection: PGConnection) throws -> BudgetEvaluationReport {
         let started = ContinuousClock.now
