@@ -58,11 +58,11 @@ extension RollupdConfig {
             }
         }
 
-        let conninfo = try valueOrFile(key: "database.url", value: text("database.url"), fileKey: "database.url_file", file: text("database.url_file"))
+        let (conninfo, conninfoKey) = try valueOrFile("database.url", value: text("database.url"), file: text("database.url_file"))
         do {
             try PGConnectionSettings(conninfo: conninfo).validate()
         } catch {
-            throw ConfigError(key: conninfoKey(file: text("database.url_file")), "not a valid libpq connection string: \(error.message)")
+            throw ConfigError(key: conninfoKey, "not a valid libpq connection string: \(error.message)")
         }
 
         let zone = text("rollup.time_zone")
@@ -179,14 +179,12 @@ extension RollupdConfig {
     /// `channels.<name>.*`. The URL and secret are never echoed back in an error.
     private static func channel(_ name: String, reader: ConfigReader) throws(ConfigError) -> Channel {
         func text(_ key: String) -> String {
-            let secret = ConfigKeys.channelKeys.first { $0.name == key }?.isSecret ?? false
-            let fallback = ConfigKeys.channelKeys.first { $0.name == key }?.defaultValue ?? ""
-            return reader.string(forKey: ConfigKey("channels.\(name).\(key)"), isSecret: secret)?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? fallback
+            let known = ConfigKeys.channelKeys.first { $0.name == key }
+            return reader.string(forKey: ConfigKey("channels.\(name).\(key)"), isSecret: known?.isSecret ?? false)?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? known?.defaultValue ?? ""
         }
         let prefix = "channels.\(name)."
-        let url = try valueOrFile(key: prefix + "url", value: text("url"), fileKey: prefix + "url_file", file: text("url_file"))
-        let urlKey = text("url_file").isEmpty ? prefix + "url" : prefix + "url_file"
+        let (url, urlKey) = try valueOrFile(prefix + "url", value: text("url"), file: text("url_file"))
         guard !url.isEmpty else {
             throw ConfigError(key: prefix + "url", "channel '\(name)' needs url or url_file")
         }
@@ -198,29 +196,27 @@ extension RollupdConfig {
         guard let format = Channel.Format(rawValue: formatText) else {
             throw ConfigError(key: prefix + "format", "'\(formatText)' is not one of slack, json")
         }
-        let secret = try valueOrFile(key: prefix + "signing_secret", value: text("signing_secret"),
-                                     fileKey: prefix + "signing_secret_file", file: text("signing_secret_file"))
+        let (secret, secretKey) = try valueOrFile(prefix + "signing_secret", value: text("signing_secret"), file: text("signing_secret_file"))
         if secret.hasPrefix("whsec_"), Data(base64Encoded: String(secret.dropFirst(6))) == nil {
-            throw ConfigError(key: text("signing_secret_file").isEmpty ? prefix + "signing_secret" : prefix + "signing_secret_file",
-                              "starts with whsec_ but the rest is not base64 (value not shown: it is a secret)")
+            throw ConfigError(key: secretKey, "starts with whsec_ but the rest is not base64 (value not shown: it is a secret)")
         }
         return Channel(name: name, url: url, format: format, signingSecret: secret.isEmpty ? nil : secret)
     }
 
     /// A secret given inline, or the contents of a file (systemd's LoadCredential= puts secrets
-    /// in such files); never both.
-    private static func valueOrFile(key: String, value: String, fileKey: String, file: String) throws(ConfigError) -> String {
-        guard !file.isEmpty else { return value }
+    /// in such files); never both. `key` is the inline key; `key_file` names the file. Returns
+    /// the value and the key it came from, for errors about it.
+    private static func valueOrFile(_ key: String, value: String, file: String) throws(ConfigError) -> (value: String, key: String) {
+        let fileKey = key + "_file"
+        guard !file.isEmpty else { return (value, key) }
         guard value.isEmpty else {
             throw ConfigError(key: fileKey, "set either \(key) or \(fileKey), not both")
         }
         guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw ConfigError(key: fileKey, "cannot read \(file)")
         }
-        return contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (contents.trimmingCharacters(in: .whitespacesAndNewlines), fileKey)
     }
-
-    private static func conninfoKey(file: String) -> String { file.isEmpty ? "database.url" : "database.url_file" }
 
     /// The names the operator chose under `channels:` and `sources:`.
     struct NamedSections {

@@ -119,6 +119,25 @@ import Testing
         #expect(!printed.contains("tok3n") && !printed.contains("example.com") && !printed.contains("c2VjcmV0"))
     }
 
+    /// A bad value read from a *_file is reported under the *_file key, where the operator must look.
+    @Test func aBadValueFromAFileNamesTheFileKey() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("rollupd-secret-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        for (yaml, contents, key) in [
+            ("channels:\n  default:\n    url_file: \(file)\n", "ftp://example.com/x", "channels.default.url_file"),
+            ("channels:\n  default:\n    url: https://example.com/x\n    signing_secret_file: \(file)\n", "whsec_%%%",
+             "channels.default.signing_secret_file"),
+            ("database:\n  url_file: \(file)\n", "host='unterminated", "database.url_file"),
+        ] {
+            try (contents + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            await #expect {
+                _ = try await load(yaml)
+            } throws: { error in
+                (error as? ConfigError)?.key == key && !"\(error)".contains("example.com") && !"\(error)".contains("%%%")
+            }
+        }
+    }
+
     @Test func anEnvironmentVariableForAChannelTheFileDoesNotNameIsAnError() async throws {
         // Keys of a named channel may come from the environment alone.
         let config = try await load("channels:\n  ops: {}\n", environment: ["ROLLUPD_CHANNELS_OPS_URL": "https://example.com/hook"])
