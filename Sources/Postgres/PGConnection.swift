@@ -133,3 +133,19 @@ public final class PGConnection {
             .replacing(/\s*[\n\t]+\s*/, with: " ")
     }
 }
+
+extension PGConnection {
+    /// Runs `body` with session settings changed, then puts back the values they had (RESET would
+    /// restore the database's or role's default instead of what the session had pinned).
+    public func withSettings<T>(_ settings: [String: String], _ body: () throws -> T) throws -> T {
+        let names = settings.keys.sorted()
+        let saved = try query("SELECT current_setting(name) FROM unnest($1::text[]) WITH ORDINALITY AS s(name, n) ORDER BY n",
+                              [names], context: "save settings").rows.map { try $0.string(0) }
+        try query("SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)",
+                  [names, names.map { settings[$0]! }], context: "change settings")
+        defer {
+            _ = try? query("SELECT set_config(name, value, false) FROM unnest($1::text[], $2::text[]) AS s(name, value)", [names, saved])
+        }
+        return try body()
+    }
+}

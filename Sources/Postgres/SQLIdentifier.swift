@@ -29,6 +29,13 @@ public struct SQLIdentifier: Sendable, Hashable, CustomStringConvertible {
         self.name = name
     }
 
+    /// `public`, the schema PostgreSQL creates in every database.
+    public static let `public` = SQLIdentifier(unchecked: "public")
+    /// `rollupd`, rollupd's own schema.
+    public static let rollupd = SQLIdentifier(unchecked: "rollupd")
+
+    private init(unchecked name: String) { self.name = name }
+
     /// The identifier as SQL text: always double-quoted, embedded quotes doubled.
     public var quoted: String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 

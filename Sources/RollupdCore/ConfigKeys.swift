@@ -12,6 +12,8 @@ public enum ConfigKeys {
         Key(name: "database.url_file", defaultValue: "", isSecret: false),
         Key(name: "database.connect_timeout", defaultValue: "10s", isSecret: false),
         Key(name: "database.statement_timeout", defaultValue: "5m", isSecret: false),
+        Key(name: "database.schema", defaultValue: "public", isSecret: false),
+        Key(name: "database.application_name", defaultValue: "rollupd", isSecret: false),
         Key(name: "migrations.directory", defaultValue: "/usr/share/rollupd/migrations", isSecret: false),
         Key(name: "migrations.apply_on_start", defaultValue: "true", isSecret: false),
         Key(name: "rollup.poll_interval", defaultValue: "1s", isSecret: false),

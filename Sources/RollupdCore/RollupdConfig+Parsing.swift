@@ -152,7 +152,23 @@ extension RollupdConfig {
             channels[name] = try channel(name, reader: reader)
         }
 
-        let sources = try sourceNames.sorted().map { (name) throws(ConfigError) in try source(name, reader: reader) }
+
+        let schemaName = text("database.schema")
+        let schema: SQLIdentifier
+        do { schema = try SQLIdentifier(schemaName) } catch { throw ConfigError(key: "database.schema", "\(error)") }
+        guard !["rollupd", "pg_catalog", "information_schema"].contains(schemaName), !schemaName.hasPrefix("pg_") else {
+            throw ConfigError(key: "database.schema", "'\(schemaName)' is not a product schema (rollupd keeps its own state in schema rollupd)")
+        }
+        // A source table written without a schema is in the product's schema.
+        let sources = try sourceNames.sorted().map { (name) throws(ConfigError) in
+            var definition = try source(name, reader: reader)
+            if definition.table.schema == nil { definition.table = QualifiedName(schema: schema, name: definition.table.name) }
+            return definition
+        }
+        let applicationName = text("database.application_name")
+        guard !applicationName.isEmpty, applicationName.utf8.count <= 63, applicationName.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+            throw ConfigError(key: "database.application_name", "must be 1 to 63 printable ASCII characters")
+        }
 
         let directory = text("migrations.directory")
         guard !directory.isEmpty else { throw ConfigError(key: "migrations.directory", "may not be empty") }
@@ -161,7 +177,9 @@ extension RollupdConfig {
             database: Database(
                 conninfo: conninfo,
                 connectTimeout: try duration("database.connect_timeout", minimum: .seconds(1)),
-                statementTimeout: try duration("database.statement_timeout", minimum: .seconds(1))
+                statementTimeout: try duration("database.statement_timeout", minimum: .seconds(1)),
+                schema: schema,
+                applicationName: applicationName
             ),
             migrations: Migrations(directory: directory, applyOnStart: try bool("migrations.apply_on_start")),
             rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
@@ -331,6 +349,8 @@ extension RollupdConfig {
             ("database.url", connectionSettings.redacted),
             ("database.connect_timeout", database.connectTimeout.compactDescription),
             ("database.statement_timeout", database.statementTimeout.compactDescription),
+            ("database.schema", database.schema.name),
+            ("database.application_name", database.applicationName),
             ("migrations.directory", migrations.directory),
             ("migrations.apply_on_start", String(migrations.applyOnStart)),
             ("rollup.poll_interval", rollup.pollInterval.compactDescription),

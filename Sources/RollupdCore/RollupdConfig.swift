@@ -15,10 +15,15 @@ public struct RollupdConfig: Sendable, Equatable {
         public var connectTimeout: Duration
         /// `database.statement_timeout`: the longest any single statement of rollupd may run.
         public var statementTimeout: Duration
+        /// `database.schema`: the product's schema, where its source tables are and where
+        /// `cost_aggregates` and `hourly_rollups` go. rollupd's own state is in schema `rollupd`.
+        public var schema: SQLIdentifier = .public
+        /// `database.application_name`: what pg_stat_activity shows for rollupd's connections.
+        public var applicationName: String = "rollupd"
 
         /// Whatever prints a configuration (a library's debug log included) sees no password.
         public var description: String {
-            "Database(conninfo: \(PGConnectionSettings(conninfo: conninfo).redacted), connectTimeout: \(connectTimeout), statementTimeout: \(statementTimeout))"
+            "Database(conninfo: \(PGConnectionSettings(conninfo: conninfo).redacted), connectTimeout: \(connectTimeout), statementTimeout: \(statementTimeout), schema: \(schema.name), applicationName: \(applicationName))"
         }
 
         public var debugDescription: String { description }
@@ -197,6 +202,7 @@ public struct RollupdConfig: Sendable, Equatable {
     public var connectionSettings: PGConnectionSettings {
         PGConnectionSettings(
             conninfo: database.conninfo,
+            applicationName: database.applicationName,
             defaultConnectTimeoutSeconds: Int(database.connectTimeout.components.seconds)
         )
     }
