@@ -130,6 +130,8 @@ let package = Package(
                 // The test's own webhook receiver, a real HTTP server on 127.0.0.1.
                 .product(name: "FlyingFox", package: "FlyingFox"),
             ],
+            // Read from the repository at run time (TestEnvironment.repoRoot), not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: strict
         ),
     ]

@@ -51,7 +51,7 @@ run_once
 
 say "$BUDGETS budgets"
 psql_bench -c "
-INSERT INTO budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone)
+INSERT INTO rollupd.budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone)
 SELECT 'bench ' || i, scope,
        CASE scope
            WHEN 'user' THEN 'user-' || (hashtext('user' || i) & 16383) % 10000
@@ -71,14 +71,14 @@ ANALYZE budgets;"
 evaluation_ms() { awk '/budgets evaluated/ { for (i = 1; i <= NF; i++) if (index($i, "took_ms=") == 1) print substr($i, 9) }' "$WORK/once.log"; }
 run_once
 FIRST_MS=$(evaluation_ms)
-RECORDED=$(psql_bench -c 'SELECT count(*) FROM budget_alerts')
+RECORDED=$(psql_bench -c 'SELECT count(*) FROM rollupd.budget_alerts')
 STEADY=()
 for ((r = 1; r <= ROUNDS; r++)); do
     run_once
     STEADY+=("$(evaluation_ms)")
 done
 STEADY_MED=$(median "${STEADY[@]}")
-[[ $(psql_bench -c 'SELECT count(*) FROM budget_alerts') == "$RECORDED" ]] || die "a steady-state evaluation recorded alerts again"
+[[ $(psql_bench -c 'SELECT count(*) FROM rollupd.budget_alerts') == "$RECORDED" ]] || die "a steady-state evaluation recorded alerts again"
 
 say "baselines: one query per budget; the floor scan"
 # Sums the same rollups as rollupd, one query per budget through the same indexes (day buckets
@@ -87,12 +87,12 @@ psql_bench -c "
 CREATE OR REPLACE FUNCTION bench.per_budget_spend() RETURNS numeric LANGUAGE plpgsql AS \$\$
 DECLARE b record; total numeric := 0; s numeric; ps timestamptz; pe timestamptz; z text;
 BEGIN
-    FOR b IN SELECT * FROM budgets WHERE enabled LOOP
+    FOR b IN SELECT * FROM rollupd.budgets WHERE enabled LOOP
         z := coalesce(b.time_zone, 'UTC');
         ps := date_trunc(b.period, now(), z);
         pe := (date_trunc(b.period, now() AT TIME ZONE z) + ('1 ' || b.period)::interval) AT TIME ZONE z;
         IF b.scope = 'user' THEN
-            SELECT sum(total_cost) INTO s FROM user_cost_aggregates
+            SELECT sum(total_cost) INTO s FROM rollupd.user_cost_aggregates
             WHERE user_id = b.scope_value AND period = 'day' AND period_start >= ps AND period_start < pe;
         ELSE
             SELECT sum(total_cost) INTO s FROM cost_aggregates
@@ -115,10 +115,10 @@ PER_MED=$(median "${PER_BUDGET[@]}") FLOOR_MED=$(median "${FLOOR[@]}")
 # Correctness: threshold alerts carry their scope's spend summed from raw events. Checked on a
 # sample of 40 distinct (scope, period) pairs, non-user ones first (each costs a scan of the period).
 CHECKED=$(psql_bench -c "
-SELECT count(*) FROM (SELECT DISTINCT scope, scope_value, period_start, period_end FROM budget_alerts WHERE kind = 'threshold' LIMIT 40) AS s")
+SELECT count(*) FROM (SELECT DISTINCT scope, scope_value, period_start, period_end FROM rollupd.budget_alerts WHERE kind = 'threshold' LIMIT 40) AS s")
 WRONG=$(psql_bench -c "
 WITH sample AS (
-    SELECT * FROM (SELECT DISTINCT scope, scope_value, period_start, period_end FROM budget_alerts WHERE kind = 'threshold') AS d
+    SELECT * FROM (SELECT DISTINCT scope, scope_value, period_start, period_end FROM rollupd.budget_alerts WHERE kind = 'threshold') AS d
     ORDER BY scope = 'user', period_end - period_start, scope_value LIMIT 40
 ), raw AS MATERIALIZED (
     SELECT s.*, (SELECT coalesce(sum(coalesce(e.verified_cost_usd, e.estimated_cost_usd)), 0) FROM events e
@@ -128,7 +128,7 @@ WITH sample AS (
                                     ELSE true END) AS spend
     FROM sample s
 )
-SELECT count(*) FROM raw r JOIN budget_alerts a USING (scope, period_start, period_end)
+SELECT count(*) FROM raw r JOIN rollupd.budget_alerts a USING (scope, period_start, period_end)
 WHERE a.kind = 'threshold' AND a.scope_value IS NOT DISTINCT FROM r.scope_value AND a.spend_usd <> r.spend")
 [[ $WRONG == 0 ]] && CORRECT=true || CORRECT=false
 LOAD_END=$(loadavg)

@@ -204,6 +204,7 @@ run_once() {
 
 say "fresh database $BENCH_DB; rollupd migrate"
 psql_admin -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+psql_bench -f "$REPO/scripts/demo/app_schema.sql" >/dev/null
 env -u JOURNAL_STREAM "$ROLLUPD" migrate --config "$CONFIG" >"$WORK/migrate.log" 2>&1 || {
     cat "$WORK/migrate.log" >&2
     die "rollupd migrate failed"
@@ -223,7 +224,7 @@ CREATE TABLE bench.base_hour_day (period text, project_id text, feature text, mo
 -- and other indexes, a random uuid primary key for cost_aggregates): what writing exactly these
 -- rollups costs, with no change capture, no upsert and no validity check.
 CREATE TABLE bench.full_cost (LIKE cost_aggregates INCLUDING ALL);
-CREATE TABLE bench.full_user (LIKE user_cost_aggregates INCLUDING ALL);
+CREATE TABLE bench.full_user (LIKE rollupd.user_cost_aggregates INCLUDING ALL);
 CREATE TABLE bench.base_event_counts (hour timestamptz, event_type text, n bigint);
 CREATE TABLE bench.base_sessions (hour timestamptz, unique_sessions bigint);
 SQL
@@ -350,7 +351,7 @@ SAME_OUTPUTS_MATCH=$(psql_bench -c "SELECT NOT EXISTS (
         UNION ALL
         (SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM bench.full_cost
          EXCEPT SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count FROM cost_aggregates))
-    AND (SELECT count(*) FROM bench.full_user) = (SELECT count(*) FROM user_cost_aggregates)")
+    AND (SELECT count(*) FROM bench.full_user) = (SELECT count(*) FROM rollupd.user_cost_aggregates)")
 [[ $SAME_OUTPUTS_MATCH == t ]] || die "the same-outputs baseline wrote other buckets than the pass: it does not measure the same work"
 
 # --- 5. incremental -----------------------------------------------------------------------------

@@ -113,7 +113,9 @@ fresh_db() { # $1 name
     psql_admin -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
 }
 
+# The product's own tables first (rollupd never creates them), then rollupd's migrations.
 rollupd_migrate() {
+    psql_bench -q -f "$REPO/scripts/demo/app_schema.sql" >/dev/null
     env -u JOURNAL_STREAM "$ROLLUPD" migrate --config "$CONFIG" >"$WORK/migrate.log" 2>&1 || {
         cat "$WORK/migrate.log" >&2
         die "rollupd migrate failed"

@@ -202,6 +202,7 @@ say "load average at start: $LOAD_AT_START ($(nproc) CPUs)"
 sql "$ADMIN_URL" "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" >/dev/null
 sql "$ADMIN_URL" "DROP DATABASE IF EXISTS $TEMPLATE_DB WITH (FORCE)" >/dev/null
 sql "$ADMIN_URL" "CREATE DATABASE $TEMPLATE_DB" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d "$TEMPLATE_URL" -f "$REPO/scripts/demo/app_schema.sql" >/dev/null
 rollupd "$TEMPLATE_URL" migrate 2>"$WORK/migrate.log" || { cat "$WORK/migrate.log" >&2; die "rollupd migrate failed"; }
 
 CHUNK=1000000

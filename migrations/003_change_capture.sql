@@ -1,4 +1,5 @@
 -- 003: change capture, rollupd's bookkeeping, and the exact side tables behind hourly_rollups.
+-- rollupd:replaces 9992a68ef9cfddd5a99ed0aa81bc0fa55f5aac3cb4979edde8c1785693dfeeb1
 --
 -- How a pass finds its work (docs/design.md has the whole argument):
 --   * Every source row carries rollupd_xid, the id of the transaction that wrote it
@@ -12,22 +13,11 @@
 --   * Inserts, the product's hot path, pay only for the column default and one btree entry.
 -- Rows that existed before this migration keep rollupd_xid NULL and are counted by the first pass.
 --
--- On a large existing table, build the indexes beforehand without blocking writes, and this
--- migration will find them:
---   CREATE INDEX CONCURRENTLY events_rollupd_xid_idx ON events (rollupd_xid);
---   CREATE INDEX CONCURRENTLY analytics_events_rollupd_xid_idx ON analytics_events (rollupd_xid);
-
-CREATE SCHEMA IF NOT EXISTS rollupd;
-
--- Adding the column without a default and setting the default afterwards avoids a table rewrite:
--- existing rows get NULL instantly, new rows get their transaction id.
-ALTER TABLE events ADD COLUMN IF NOT EXISTS rollupd_xid xid8;
-ALTER TABLE events ALTER COLUMN rollupd_xid SET DEFAULT pg_current_xact_id();
-CREATE INDEX IF NOT EXISTS events_rollupd_xid_idx ON events (rollupd_xid);
-
-ALTER TABLE analytics_events ADD COLUMN IF NOT EXISTS rollupd_xid xid8;
-ALTER TABLE analytics_events ALTER COLUMN rollupd_xid SET DEFAULT pg_current_xact_id();
-CREATE INDEX IF NOT EXISTS analytics_events_rollupd_xid_idx ON analytics_events (rollupd_xid);
+-- The column, its default and its index are added to the product's tables before this runs, by
+-- `rollupd migrate` itself: each ALTER with a short lock_timeout and retries, the index with
+-- CREATE INDEX CONCURRENTLY (an INVALID one left by an interrupted build is rebuilt), so a large,
+-- busy table is never locked against writes for more than a moment. Here only the triggers touch
+-- the product's tables (CREATE TRIGGER locks out writes for an instant).
 
 -- One row per source table: how far it is rolled up, and what the last pass did.
 CREATE TABLE rollupd.sources (
@@ -109,7 +99,7 @@ END
 $$;
 
 -- Only updates that change what a rollup reads fire; an update of metadata costs nothing extra.
-CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON events
+CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.events
     FOR EACH ROW
     WHEN (OLD.project_id IS DISTINCT FROM NEW.project_id OR OLD.feature IS DISTINCT FROM NEW.feature
        OR OLD.model IS DISTINCT FROM NEW.model OR OLD.created_at IS DISTINCT FROM NEW.created_at
@@ -119,17 +109,17 @@ CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON events
        OR OLD.verified_cost_usd IS DISTINCT FROM NEW.verified_cost_usd
        OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
     EXECUTE FUNCTION rollupd.capture_event_change();
-CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON events
+CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON @app_schema@.events
     FOR EACH ROW EXECUTE FUNCTION rollupd.capture_event_change();
 
-CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON analytics_events
+CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.analytics_events
     FOR EACH ROW
     WHEN (OLD.session_id IS DISTINCT FROM NEW.session_id OR OLD.event_type IS DISTINCT FROM NEW.event_type
        OR OLD.tool_name IS DISTINCT FROM NEW.tool_name OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at
        OR (OLD.properties ->> 'riskMode') IS DISTINCT FROM (NEW.properties ->> 'riskMode')
        OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
     EXECUTE FUNCTION rollupd.capture_analytics_change();
-CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON analytics_events
+CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON @app_schema@.analytics_events
     FOR EACH ROW EXECUTE FUNCTION rollupd.capture_analytics_change();
 
 -- Exact, incrementally maintained counts behind hourly_rollups: a distinct-session count cannot

@@ -1,10 +1,18 @@
 -- 004: what retention needs.
+-- rollupd:replaces f0fc9e1ac31bc15912e6c9b7cc1506eac76b186ef2c3ed912ab64775c030a80a
 --
 -- Retention deletes rollups by bucket start in small batches; cost_aggregates' own indexes lead
 -- with project_id, so it gets one on period_start. Each run's outcome per table is kept for
 -- `rollupd status` and for operators.
 
-CREATE INDEX IF NOT EXISTS idx_cost_agg_period_start ON cost_aggregates (period_start);
+DO $$
+BEGIN
+    IF to_regclass('@app_schema@.idx_cost_agg_period_start') IS NULL THEN
+        CREATE INDEX idx_cost_agg_period_start ON @app_schema@.cost_aggregates (period_start);
+        INSERT INTO rollupd.installed_objects (kind, name) VALUES ('index', 'idx_cost_agg_period_start');
+    END IF;
+END
+$$;
 
 CREATE TABLE rollupd.retention_runs (
     table_name         text PRIMARY KEY,

@@ -1,4 +1,5 @@
 -- 007: user_cost_aggregates for the rows the rollups already count (see 006).
+-- rollupd:replaces 7e3f26c345a0d5ef61437efc699a88c162dce4d52480cbba8b0f076608fea95f
 --
 -- Counted are the events rows below the watermark (and pre-existing rows, once initialized) and
 -- the saved old versions below it, which the next pass will subtract. The table is recomputed
@@ -8,16 +9,16 @@
 
 SELECT 1 FROM rollupd.sources WHERE source = 'events' FOR UPDATE;
 
-DELETE FROM user_cost_aggregates;
+DELETE FROM rollupd.user_cost_aggregates;
 
-INSERT INTO user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+INSERT INTO rollupd.user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
 WITH state AS (
     SELECT watermark, coalesce(day_time_zone, 'UTC') AS zone FROM rollupd.sources
     WHERE source = 'events' AND initialized
 ), counted AS (
     SELECT e.project_id, e.user_id, e.created_at, e.input_tokens::bigint + e.output_tokens AS tokens,
            coalesce(e.verified_cost_usd, e.estimated_cost_usd)::numeric AS cost
-    FROM events e, state s
+    FROM @app_schema@.events e, state s
     WHERE e.user_id IS NOT NULL AND coalesce(e.rollupd_xid, '0'::xid8) < s.watermark
       AND rollupd.cost_row_is_valid(e.input_tokens, e.output_tokens, e.latency_ms,
           coalesce(e.verified_cost_usd, e.estimated_cost_usd), e.project_id, e.feature, e.model, e.created_at)

@@ -1,4 +1,5 @@
 -- 008: configured sources (`sources.<name>.*` in rollupd.yaml) and costs from model_pricing.
+-- rollupd:replaces bd0d3ae335d032a13c6affc387f0ab9f0e73afe5bbb0c902ef8a043140e1c394
 --
 -- A configured source is an operator's own table (seed 000's cost_events, 002's token_usage,
 -- 003's api_cost_tracking, 004's "AnalyticsEvent", ...) mapped onto rollupd's fields. It gets the
@@ -10,8 +11,6 @@
 -- Each configured source also keeps its own contribution (rollupd.source_*), so resetting or
 -- rebuilding one source subtracts exactly what it added, and resetting a built-in source (which
 -- empties the shared tables) can put the configured sources' contributions back.
-
-CREATE SCHEMA IF NOT EXISTS rollupd;
 
 -- Conversions that never raise: a value that does not convert becomes NULL, and the row is
 -- rejected (counted, recorded in rejected_rows) instead of aborting the whole pass.
@@ -42,17 +41,28 @@ EXCEPTION WHEN others THEN
 END
 $$;
 
--- Seed 001's price table (Drizzle schema), created only when the app has not made it already.
-CREATE TABLE IF NOT EXISTS model_pricing (
-    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    provider            text NOT NULL,
-    model               text NOT NULL,
-    input_price_per_1k  numeric(10, 6) NOT NULL,
-    output_price_per_1k numeric(10, 6) NOT NULL,
-    effective_date      timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_model_pricing_uniq ON model_pricing (provider, model, effective_date);
-CREATE INDEX IF NOT EXISTS idx_model_pricing_model_date ON model_pricing (model, effective_date);
+-- Seed 001's price table (Drizzle schema), in the product's schema, created only when the app has
+-- not made it already (`rollupd migrate` has checked the columns of one the app has).
+DO $$
+BEGIN
+    IF to_regclass('@app_schema@.model_pricing') IS NULL THEN
+        CREATE TABLE @app_schema@.model_pricing (
+            id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            provider            text NOT NULL,
+            model               text NOT NULL,
+            input_price_per_1k  numeric(10, 6) NOT NULL,
+            output_price_per_1k numeric(10, 6) NOT NULL,
+            effective_date      timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE UNIQUE INDEX idx_model_pricing_uniq ON @app_schema@.model_pricing (provider, model, effective_date);
+        INSERT INTO rollupd.installed_objects (kind, name) VALUES ('table', 'model_pricing');
+    END IF;
+    IF to_regclass('@app_schema@.idx_model_pricing_model_date') IS NULL THEN
+        CREATE INDEX idx_model_pricing_model_date ON @app_schema@.model_pricing (model, effective_date);
+        INSERT INTO rollupd.installed_objects (kind, name) VALUES ('index', 'idx_model_pricing_model_date');
+    END IF;
+END
+$$;
 
 -- Old versions of updated or deleted rows of every configured source, as jsonb of the whole row:
 -- one generic trigger serves any table shape, and the pass reads them back with

@@ -8,7 +8,7 @@ struct CostRollup: SourceRollup {
 
     func clearAll(on connection: PGConnection) throws {
         try connection.query("DELETE FROM cost_aggregates", context: "clear cost_aggregates")
-        try connection.query("DELETE FROM user_cost_aggregates", context: "clear user_cost_aggregates")
+        try connection.query("DELETE FROM rollupd.user_cost_aggregates", context: "clear user_cost_aggregates")
         // The configured sources share these tables; only events' share is recounted.
         try SourceContributions.restoreCost(on: connection)
     }
@@ -34,7 +34,7 @@ struct CostRollup: SourceRollup {
                                  context: "drop emptied cost buckets")
         }
         if userIDs != "{}" {
-            try connection.query("DELETE FROM user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0", [userIDs],
+            try connection.query("DELETE FROM rollupd.user_cost_aggregates WHERE id = ANY($1::bigint[]) AND call_count = 0", [userIDs],
                                  context: "drop emptied user buckets")
         }
     }
@@ -152,7 +152,7 @@ struct CostRollup: SourceRollup {
 
     /// The deltas per user, project and day, for user budgets; events without a user are left out.
     static let userDayUpsert = """
-            INSERT INTO user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+            INSERT INTO rollupd.user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
             SELECT project_id, user_id, 'day', day, sum(cost), sum(tokens), sum(calls)
             FROM fine WHERE valid AND per_user AND user_id IS NOT NULL
             GROUP BY project_id, user_id, day
@@ -172,7 +172,7 @@ struct CostRollup: SourceRollup {
     /// $1 from, $2 to, $3 time zone.
     static let rebuildClearSQL = """
         WITH bounds AS (\(boundsSQL)), users AS (
-            DELETE FROM user_cost_aggregates u USING bounds b
+            DELETE FROM rollupd.user_cost_aggregates u USING bounds b
             WHERE (u.period = 'hour' AND u.period_start >= b.hour_from AND u.period_start < b.hour_to)
                OR (u.period = 'day' AND u.period_start >= b.day_from AND u.period_start < b.day_to)
         )
@@ -195,7 +195,7 @@ struct CostRollup: SourceRollup {
               AND rollupd.cost_row_is_valid(e.input_tokens, e.output_tokens, e.latency_ms,
                   coalesce(e.verified_cost_usd, e.estimated_cost_usd), e.project_id, e.feature, e.model, e.created_at)
         ), users AS (
-            INSERT INTO user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+            INSERT INTO rollupd.user_cost_aggregates (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
             SELECT project_id, user_id, 'day', date_trunc('day', created_at, $3::text), sum(cost), sum(tokens), count(*)
             FROM counted, bounds b WHERE user_id IS NOT NULL AND created_at >= b.day_from AND created_at < b.day_to
             GROUP BY 1, 2, 4

@@ -30,7 +30,7 @@ struct RetentionTarget: Sendable {
             raw("analytics_events", timeColumn: "occurred_at", source: .analyticsEvents, keep: settings.analyticsEvents),
             rollup("cost_aggregates", timeColumn: "period_start", keep: settings.costAggregates),
             // Per-user spend is a cost rollup too, kept as long.
-            rollup("user_cost_aggregates", timeColumn: "period_start", keep: settings.costAggregates),
+            rollup("rollupd.user_cost_aggregates", timeColumn: "period_start", keep: settings.costAggregates),
             rollup("hourly_rollups", timeColumn: "hour", keep: settings.hourlyRollups),
             // The exact tallies behind hourly_rollups go with it.
             rollup("rollupd.hourly_dimension_counts", timeColumn: "hour", keep: settings.hourlyRollups),

@@ -62,7 +62,7 @@ enum SourceContributions {
                   AND ca.period = m.period AND ca.period_start = m.period_start
                 RETURNING ca.id, ca.call_count
             ), shared_users AS (
-                UPDATE user_cost_aggregates u SET
+                UPDATE rollupd.user_cost_aggregates u SET
                     total_cost = u.total_cost - m.total_cost, total_tokens = u.total_tokens - m.total_tokens,
                     call_count = u.call_count - m.call_count
                 FROM mine_users m
@@ -102,7 +102,7 @@ enum SourceContributions {
             """, parameters, context: "restore configured sources' cost buckets")
         try connection.query("""
             \(with)
-            INSERT INTO user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+            INSERT INTO rollupd.user_cost_aggregates AS u (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
             SELECT s.project_id, s.user_id, s.period, s.period_start, sum(s.total_cost), sum(s.total_tokens), sum(s.call_count)
             FROM rollupd.source_user_cost_buckets s\(bounds)
             GROUP BY 1, 2, 3, 4

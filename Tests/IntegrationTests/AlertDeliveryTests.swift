@@ -38,7 +38,7 @@ import Glibc
             #expect(json.count == 3)
             #expect(slack.count == 1)
             let recorded = try await setup.run { connection in
-                try connection.query("SELECT alert_id, status, attempts FROM budget_alerts WHERE budget_id = $1 ORDER BY threshold", [budget])
+                try connection.query("SELECT alert_id, status, attempts FROM rollupd.budget_alerts WHERE budget_id = $1 ORDER BY threshold", [budget])
                     .rows.map { "\(try $0.string(0))|\(try $0.string(1))|\(try $0.int(2))" }
             }
             #expect(Set(json.compactMap(\.webhookID).map { "\($0)|delivered|1" }) == Set(recorded))
@@ -105,7 +105,7 @@ import Glibc
             if requests.count == 5 {
                 #expect(requests[4].at.timeIntervalSince(requests[3].at) >= 2.9, "Retry-After: 3 was not honoured")
             }
-            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status FROM budget_alerts") { try $0.string(0) == "delivered" }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status FROM rollupd.budget_alerts") { try $0.string(0) == "delivered" }
             #expect(try row.string(0) == "delivered")
             #expect(try row.int(1) == 5)
             #expect(try row.int(2) == 200)
@@ -125,7 +125,7 @@ import Glibc
         ) { receiver, setup, config, _ in
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
-            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status, last_error FROM budget_alerts") { try $0.string(0) != "pending" }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_http_status, last_error FROM rollupd.budget_alerts") { try $0.string(0) != "pending" }
             #expect(try row.string(0) == "failed")
             #expect(try row.int(1) == 1)
             #expect(try row.int(2) == 404)
@@ -144,7 +144,7 @@ import Glibc
         try await withScenario(budgets: [("elsewhere", "10", "{100}", "finance")], spend: "12") { receiver, setup, config, _ in
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
-            let row = try await waitForRow(setup, "SELECT status, attempts, last_error FROM budget_alerts") { $0[2] != nil }
+            let row = try await waitForRow(setup, "SELECT status, attempts, last_error FROM rollupd.budget_alerts") { $0[2] != nil }
             #expect(try row.string(0) == "pending")
             #expect(try row.int(1) == 0)
             #expect(try row.string(2).contains("no channel 'finance' in the config"))
@@ -166,7 +166,7 @@ import Glibc
         ) { receiver, setup, config, _ in
             let first = try DaemonProcess(["run", "--config", config])
             // All 12 alerts recorded, each tried at least once against the dead endpoint.
-            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE attempts > 0) FROM budget_alerts") { try $0.int(0) == 12 }
+            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE attempts > 0) FROM rollupd.budget_alerts") { try $0.int(0) == 12 }
             first.sigkill()
             _ = await first.waitForExit(timeout: .seconds(10))
             let beforeRestart = receiver.requests.count
@@ -176,12 +176,12 @@ import Glibc
             let second = try DaemonProcess(["run", "--config", config])
             let third = try DaemonProcess(["run", "--config", config])
             defer { second.sigkill(); third.sigkill() }
-            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE status = 'delivered') FROM budget_alerts") { try $0.int(0) == 12 }
+            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE status = 'delivered') FROM rollupd.budget_alerts") { try $0.int(0) == 12 }
             try await Task.sleep(for: .seconds(2))
 
             let accepted = receiver.requests.filter(\.accepted).compactMap { $0.json?["alert_id"] as? String }
             let recorded = try await setup.run { connection in
-                try connection.query("SELECT alert_id FROM budget_alerts").rows.map { try $0.string(0) }
+                try connection.query("SELECT alert_id FROM rollupd.budget_alerts").rows.map { try $0.string(0) }
             }
             #expect(beforeRestart >= 12)
             #expect(accepted.count == 12, "\(second.stderrText)\n\(third.stderrText)")
@@ -235,7 +235,7 @@ import Glibc
 @discardableResult
 private func insertBudget(on connection: PGConnection, name: String, limit: String, thresholds: String, channel: String) throws -> Int64 {
     try connection.query("""
-        INSERT INTO budgets (name, scope, period, limit_usd, thresholds, channel) VALUES ($1, 'global', 'day', $2::numeric, $3::int[], $4)
+        INSERT INTO rollupd.budgets (name, scope, period, limit_usd, thresholds, channel) VALUES ($1, 'global', 'day', $2::numeric, $3::int[], $4)
         RETURNING id
         """, [name, limit, thresholds, channel]).singleRow("budget").int64(0)
 }

@@ -31,7 +31,7 @@ import Testing
             #expect(try evaluator.evaluate(at: now, on: connection).recorded == [])
 
             let rows = try connection.query("""
-                SELECT threshold, spend_usd::text, alert_id FROM budget_alerts WHERE budget_id = $1 ORDER BY threshold
+                SELECT threshold, spend_usd::text, alert_id FROM rollupd.budget_alerts WHERE budget_id = $1 ORDER BY threshold
                 """, [budget]).rows
             let expected = try rawSpend(on: connection, from: "2026-11-23T00:00:00Z", to: "2026-11-24T00:00:00Z")
             #expect(rows.count == 3)
@@ -100,7 +100,7 @@ import Testing
                 }
             }
             let actual = Set(try connection.query("""
-                SELECT budget_name || '|' || threshold || '|' || trim_scale(spend_usd) FROM budget_alerts
+                SELECT budget_name || '|' || threshold || '|' || trim_scale(spend_usd) FROM rollupd.budget_alerts
                 """).rows.map { try $0.string(0) }.map { line -> String in
                     // Decimal prints without trailing zeros, as trim_scale does.
                     let parts = line.split(separator: "|").map(String.init)
@@ -134,7 +134,7 @@ import Testing
             _ = try evaluator.evaluate(at: try date("2026-11-30T06:00:00Z"), on: connection)
             let alerts = try connection.query("""
                 SELECT budget_id, kind, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'), trim_scale(spend_usd)::text
-                FROM budget_alerts ORDER BY budget_id, period_start, kind
+                FROM rollupd.budget_alerts ORDER BY budget_id, period_start, kind
                 """).rows.map { "\(try $0.int64(0))|\(try $0.string(1))|\(try $0.string(2))|\(try $0.string(3))" }
             // Ordered by budget, period, then kind (period_closed sorts before threshold). Each
             // closed notice is written by the first evaluation in the next period.
@@ -181,11 +181,11 @@ import Testing
                 let middle = expected.start.addingTimeInterval(expected.duration / 2)
                 try insertSpend(on: connection, usd: "1", at: ISO8601DateFormatter().string(from: middle))
                 _ = try RollupEngine(timeZone: "UTC").catchUp(.events, on: connection)
-                try connection.query("UPDATE budgets SET enabled = (id = $1)", [budget])
+                try connection.query("UPDATE rollupd.budgets SET enabled = (id = $1)", [budget])
                 _ = try evaluator.evaluate(at: at, on: connection)
                 let row = try connection.query("""
                     SELECT extract(epoch FROM period_start)::float8, extract(epoch FROM period_end)::float8
-                    FROM budget_alerts WHERE budget_id = $1
+                    FROM rollupd.budget_alerts WHERE budget_id = $1
                     """, [budget]).singleRow("alert of \(period) \(zone)")
                 #expect(try row.double(0) == expected.start.timeIntervalSince1970, "\(period) in \(zone) at \(instant): start")
                 #expect(try row.double(1) == expected.end.timeIntervalSince1970, "\(period) in \(zone) at \(instant): end")
@@ -210,7 +210,7 @@ import Testing
             // Day 10 (9 days passed): 40 spent, 40 * 30 / 9 = 133.33 forecast.
             let report = try evaluator.evaluate(at: try date("2026-11-10T00:00:00Z"), on: connection)
             #expect(report.recorded.map(\.kind) == ["forecast"])
-            let forecast = try connection.query("SELECT round(forecast_usd, 2)::text, spend_usd::text FROM budget_alerts WHERE budget_id = $1", [budget])
+            let forecast = try connection.query("SELECT round(forecast_usd, 2)::text, spend_usd::text FROM rollupd.budget_alerts WHERE budget_id = $1", [budget])
                 .singleRow("forecast")
             #expect(try forecast.string(0) == "133.33")
             #expect(Decimal(string: try forecast.string(1)) == 40)
@@ -225,7 +225,7 @@ import Testing
             let evaluator = BudgetEvaluator(defaultTimeZone: "UTC", settings: RollupdConfig.Budgets(forecastAfterDays: 3))
             _ = try insertBudget(on: connection, name: "calm", scope: "global", value: nil, period: "month", limit: "1000")
             let disabled = try insertBudget(on: connection, name: "off", scope: "global", value: nil, period: "month", limit: "1")
-            try connection.query("UPDATE budgets SET enabled = false WHERE id = $1", [disabled])
+            try connection.query("UPDATE rollupd.budgets SET enabled = false WHERE id = $1", [disabled])
             try insertSpend(on: connection, usd: "50", at: "2026-11-05T10:00:00Z")
             _ = try RollupEngine(timeZone: "UTC").catchUp(.events, on: connection)
             let report = try evaluator.evaluate(at: try date("2026-11-20T00:00:00Z"), on: connection)
@@ -247,7 +247,7 @@ import Testing
             ] {
                 #expect(throws: PGError.self, "\(what)") {
                     try connection.query("""
-                        INSERT INTO budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone) VALUES \(values)
+                        INSERT INTO rollupd.budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone) VALUES \(values)
                         """)
                 }
             }
@@ -266,7 +266,7 @@ import Testing
         thresholds: [Int] = [50, 80, 100], timeZone: String? = nil, channel: String = "default"
     ) throws -> Int64 {
         try connection.query("""
-            INSERT INTO budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone, channel)
+            INSERT INTO rollupd.budgets (name, scope, scope_value, period, limit_usd, thresholds, time_zone, channel)
             VALUES ($1, $2, $3, $4, $5::numeric, $6::int[], $7, $8) RETURNING id
             """, [name, scope, value, period, limit, "{\(thresholds.map(String.init).joined(separator: ","))}", timeZone, channel])
             .singleRow("budget").int64(0)

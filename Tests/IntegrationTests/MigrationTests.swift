@@ -10,6 +10,7 @@ import Testing
     @Test func aFreshDatabaseMigratesAndASecondRunIsANoOp() async throws {
         try await withTestDatabase(migrated: false) { database in
             let connection = try database.connect()
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)
             let files = try migrator.loadFiles()
             let first = try migrator.migrate(on: connection)
             #expect(first.applied.map(\.version) == files.map(\.version))
@@ -39,6 +40,7 @@ import Testing
                 FROM generate_series(1, 500) i;
                 INSERT INTO cost_aggregates (feature, model, period, period_start, call_count) VALUES ('chat', 'gpt-4o', 'hour', date_trunc('hour', now()), 12345);
                 """)
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)  // analytics_events
             _ = try migrator.migrate(on: connection)
             // The app keeps inserting exactly its own columns.
             try connection.query("""
@@ -67,6 +69,7 @@ import Testing
                 try FileManager.default.copyItem(atPath: TestEnvironment.migrationsDirectory + "/" + file, toPath: directory + "/" + file)
             }
             let connection = try database.connect()
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)
             _ = try Migrator(directory: directory).migrate(on: connection)
             let engine = RollupEngine(timeZone: timeZone)
             var random = SeededRandom(seed: 606)
@@ -102,7 +105,7 @@ import Testing
             _ = try migrator.migrate(on: connection)
             _ = try engine.catchUp(.events, on: connection)
             #expect(try Oracle.differences(timeZone: timeZone, on: connection) == [])
-            #expect(try connection.query("SELECT count(*) FROM user_cost_aggregates").singleRow("users").int64(0) > 20)
+            #expect(try connection.query("SELECT count(*) FROM rollupd.user_cost_aggregates").singleRow("users").int64(0) > 20)
 
             try Workload.reassignUsers(25, random: &random, on: connection)
             try Workload.verifySome(10, random: &random, on: connection)
@@ -117,6 +120,7 @@ import Testing
             try FileManager.default.copyItem(atPath: TestEnvironment.migrationsDirectory, toPath: directory)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let connection = try database.connect()
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)
             let copy = Migrator(directory: directory)
             _ = try copy.migrate(on: connection)
             let path = directory + "/002_rollup_tables.sql"
@@ -129,6 +133,7 @@ import Testing
 
     @Test func twoMigratorsAtOnceApplyEachFileOnce() async throws {
         try await withTestDatabaseAsync(migrated: false) { database in
+            try await onOwnThread { try database.connect().execute(script: try TestEnvironment.appSchemaSQL) }
             let sessions = [database.session(label: "a"), database.session(label: "b")]
             let migrator = self.migrator
             let outcomes = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -138,5 +143,61 @@ import Testing
             #expect(outcomes.sorted() == [0, try migrator.loadFiles().count])
             for session in sessions { await session.close() }
         }
+    }
+}
+
+/// A database that rollupd 0.1 migrated (the texts of 001-008 as they were then, frozen in
+/// Fixtures/migrations-0.1) moves to today's layout without losing a budget, an alert or a row.
+@Suite struct LegacyDeploymentTests {
+    @Test func aDatabaseMigratedBy01KeepsItsBudgetsAlertsAndRollupsExact() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let connection = try database.connect()
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)
+            let legacy = Migrator(directory: TestEnvironment.repoRoot + "/Tests/IntegrationTests/Fixtures/migrations-0.1")
+            #expect(try legacy.migrate(on: connection).applied.count == 8)
+            // What 0.1 put in the product's schema, with rows in it.
+            #expect(try count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('budgets', 'budget_alerts', 'user_cost_aggregates')", connection) == 3)
+            var random = SeededRandom(seed: 909)
+            try Workload.insertEvents(count: 300, maxAgeHours: 48, random: &random, on: connection)
+            let budget = try connection.query("""
+                INSERT INTO public.budgets (name, period, limit_usd) VALUES ('ops', 'day', 10) RETURNING id
+                """).singleRow("budget").int64(0)
+            try connection.query("""
+                INSERT INTO public.budget_alerts (alert_id, budget_id, budget_name, scope, period, time_zone, period_start, period_end,
+                                                  kind, threshold, limit_usd, spend_usd, channel)
+                VALUES ('legacy-1', $1, 'ops', 'global', 'day', 'UTC', date_trunc('day', now()), date_trunc('day', now()) + interval '1 day',
+                        'threshold', 50, 10, 5.5, 'default')
+                """, [budget])
+
+            let outcome = try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection)
+            #expect(outcome.applied.map(\.version) == [9, 10], "0.1's files count as applied under their old texts")
+            let recorded = try connection.query("SELECT count(*) FROM rollupd.schema_migrations").singleRow("ledger").int64(0)
+            #expect(recorded == 10)
+            // A second run accepts the re-recorded checksums and does nothing.
+            #expect(try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection).applied.isEmpty)
+
+            #expect(try count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN ('budgets', 'budget_alerts', 'user_cost_aggregates')", connection) == 0)
+            #expect(try connection.query("SELECT alert_id, status FROM rollupd.budget_alerts WHERE budget_id = $1", [budget])
+                .rows.map { "\(try $0.string(0)) \(try $0.string(1))" } == ["legacy-1 pending"])
+            // The identity goes on from where it was.
+            let next = try connection.query("INSERT INTO rollupd.budgets (name, period, limit_usd) VALUES ('new', 'week', 5) RETURNING id")
+                .singleRow("budget").int64(0)
+            #expect(next > budget)
+            // The app may now have a budget_alerts of its own in its schema (seed 003's).
+            try connection.execute(script: "CREATE TABLE public.budget_alerts (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), alert_type text);")
+            // Change capture runs as its owner, whoever writes.
+            #expect(try count("SELECT count(*) FROM pg_proc WHERE pronamespace = 'rollupd'::regnamespace AND proname LIKE 'capture_%' AND prosecdef", connection) == 3)
+
+            let engine = RollupEngine(timeZone: "UTC")
+            for source in RollupSource.allCases { _ = try engine.catchUp(source, on: connection) }
+            try Workload.verifySome(20, random: &random, on: connection)
+            try Workload.deleteSome(10, random: &random, on: connection)
+            for source in RollupSource.allCases { _ = try engine.catchUp(source, on: connection) }
+            #expect(try Oracle.differences(timeZone: "UTC", on: connection) == [])
+        }
+    }
+
+    private func count(_ sql: String, _ connection: PGConnection) throws -> Int64 {
+        try connection.query(sql).singleRow("count").int64(0)
     }
 }

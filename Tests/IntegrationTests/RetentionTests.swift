@@ -211,7 +211,10 @@ import Testing
                 END $$;
                 CREATE TABLE events_default PARTITION OF events DEFAULT;
                 """)
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)  // analytics_events, the app's indexes
             _ = try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection)
+            // The xid index of a partitioned table is built partition by partition, concurrently, and valid.
+            #expect(try count("SELECT count(*) FROM pg_index WHERE indexrelid = 'events_rollupd_xid_idx'::regclass AND indisvalid", connection) == 1)
             try connection.query("""
                 INSERT INTO events (trace_id, span_id, feature, provider, model, input_tokens, output_tokens, latency_ms,
                                     estimated_cost_usd, created_at)

@@ -407,6 +407,8 @@ t=$(now)
 db_created=1
 psql_admin -c "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null 2>&1
 psql_admin -c "CREATE DATABASE $dbname" >/dev/null || bail database "cannot create database $dbname"
+# The product's tables, as the app would have them before rollupd is installed.
+psql_test -f "$repo/scripts/demo/app_schema.sql" >/dev/null || bail database "cannot create the product's tables in $dbname"
 timing "database create" "$t"
 
 t=$(now)

@@ -15,7 +15,7 @@ public enum AlertOutbox {
                        ELSE to_char(period_start AT TIME ZONE time_zone, 'Dy FMDD Mon YYYY') END,
                    kind, threshold, trim_scale(limit_usd)::text, trim_scale(spend_usd)::text, trim_scale(forecast_usd)::text,
                    channel, \(iso("created_at")), extract(epoch FROM now() - created_at)::float8, attempts
-            FROM budget_alerts
+            FROM rollupd.budget_alerts
             WHERE status = 'pending' AND next_attempt_at <= now()
             ORDER BY next_attempt_at, id
             LIMIT $1
@@ -50,24 +50,24 @@ public enum AlertOutbox {
         switch outcome {
         case .delivered(let status):
             result = try connection.query("""
-                UPDATE budget_alerts SET status = 'delivered', delivered_at = now(), attempts = attempts + 1,
+                UPDATE rollupd.budget_alerts SET status = 'delivered', delivered_at = now(), attempts = attempts + 1,
                     last_attempt_at = now(), last_http_status = $2, last_error = NULL
                 WHERE id = $1 AND status = 'pending'
                 """, [alertRowID, status], context: "record delivery")
         case .retry(let after, let status, let error):
             result = try connection.query("""
-                UPDATE budget_alerts SET attempts = attempts + 1, last_attempt_at = now(), last_http_status = $2,
+                UPDATE rollupd.budget_alerts SET attempts = attempts + 1, last_attempt_at = now(), last_http_status = $2,
                     last_error = $3, next_attempt_at = now() + $4::float8 * interval '1 second'
                 WHERE id = $1 AND status = 'pending'
                 """, [alertRowID, status, error, after.seconds], context: "record failed attempt")
         case .waiting(let after, let reason):
             result = try connection.query("""
-                UPDATE budget_alerts SET last_error = $2, next_attempt_at = now() + $3::float8 * interval '1 second'
+                UPDATE rollupd.budget_alerts SET last_error = $2, next_attempt_at = now() + $3::float8 * interval '1 second'
                 WHERE id = $1 AND status = 'pending'
                 """, [alertRowID, reason, after.seconds], context: "record waiting alert")
         case .failed(let status, let error):
             result = try connection.query("""
-                UPDATE budget_alerts SET status = 'failed', failed_at = now(), attempts = attempts + 1,
+                UPDATE rollupd.budget_alerts SET status = 'failed', failed_at = now(), attempts = attempts + 1,
                     last_attempt_at = now(), last_http_status = $2, last_error = $3
                 WHERE id = $1 AND status = 'pending'
                 """, [alertRowID, status, error], context: "record failed alert")
@@ -80,7 +80,7 @@ public enum AlertOutbox {
         var pending: [String: (count: Int, oldestSeconds: Double)] = [:]
         for row in try connection.query("""
             SELECT channel, count(*)::int, extract(epoch FROM now() - min(created_at))::float8
-            FROM budget_alerts WHERE status = 'pending' GROUP BY channel
+            FROM rollupd.budget_alerts WHERE status = 'pending' GROUP BY channel
             """, context: "pending alerts").rows {
             pending[try row.string(0)] = (try row.int(1), try row.double(2))
         }

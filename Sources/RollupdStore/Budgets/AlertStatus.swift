@@ -22,7 +22,7 @@ public struct AlertChannelStatus: Sendable, Codable, Equatable {
                    count(*) FILTER (WHERE status = 'delivered' AND delivered_at > now() - interval '1 day'),
                    count(*) FILTER (WHERE status = 'failed' AND failed_at > now() - interval '1 day'),
                    (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST) FILTER (WHERE last_error IS NOT NULL))[1]
-            FROM budget_alerts
+            FROM rollupd.budget_alerts
             WHERE status = 'pending' OR coalesce(delivered_at, failed_at) > now() - interval '1 day'
             GROUP BY channel ORDER BY channel
             """, context: "alert status").rows.map { row in

@@ -66,7 +66,7 @@ public struct BudgetEvaluator: Sendable {
         WITH budget AS (
             SELECT b.id, b.name, b.scope, coalesce(b.scope_value, '') AS value, b.scope_value, b.period, b.limit_usd,
                    b.thresholds, b.channel, coalesce(b.time_zone, $2::text) AS zone, to_timestamp($1::float8) AS at
-            FROM budgets b WHERE b.enabled
+            FROM rollupd.budgets b WHERE b.enabled
         ), calendar AS (
             -- Each distinct (period, zone) once: its current period and the one before, as
             -- calendar periods on the zone's wall clock (date_trunc('week') starts on Monday).
@@ -113,9 +113,9 @@ public struct BudgetEvaluator: Sendable {
             FROM budget b JOIN calendar c ON c.period = b.period AND c.zone = b.zone
             WHERE NOT c.closed
                OR ($6::boolean
-                   AND EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
+                   AND EXISTS (SELECT 1 FROM rollupd.budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
                                AND a.kind <> 'period_closed')
-                   AND NOT EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
+                   AND NOT EXISTS (SELECT 1 FROM rollupd.budget_alerts a WHERE a.budget_id = b.id AND a.period_start = c.period_start
                                    AND a.kind = 'period_closed'))
         ), groups AS (
             SELECT DISTINCT scope, value, period, zone, closed FROM periods WHERE scope <> 'user'
@@ -151,7 +151,7 @@ public struct BudgetEvaluator: Sendable {
             -- period (exact when the budget's zone is the rollups').
             SELECT p.id, p.closed, sum(u.total_cost) AS spend
             FROM periods p
-            JOIN user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = 'day'
+            JOIN rollupd.user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = 'day'
                                        AND u.period_start >= p.period_start AND u.period_start < p.period_end
             WHERE p.scope = 'user'
             GROUP BY p.id, p.closed
@@ -176,14 +176,14 @@ public struct BudgetEvaluator: Sendable {
             UNION ALL
             SELECT e.*, 'period_closed', 0, NULL FROM evaluated e WHERE e.closed
         ), inserted AS (
-            INSERT INTO budget_alerts (alert_id, budget_id, budget_name, scope, scope_value, period, time_zone,
+            INSERT INTO rollupd.budget_alerts (alert_id, budget_id, budget_name, scope, scope_value, period, time_zone,
                 period_start, period_end, kind, threshold, limit_usd, spend_usd, forecast_usd, channel)
             SELECT 'rollupd-budget-' || d.id || '-' || extract(epoch FROM d.period_start)::bigint || '-'
                        || CASE d.kind WHEN 'threshold' THEN 't' || d.threshold WHEN 'forecast' THEN 'forecast' ELSE 'closed' END,
                    d.id, d.name, d.scope, d.scope_value, d.period, d.zone, d.period_start, d.period_end, d.kind, d.threshold,
                    d.limit_usd, d.spend, d.forecast, d.channel
             FROM due d
-            WHERE NOT EXISTS (SELECT 1 FROM budget_alerts a WHERE a.budget_id = d.id AND a.period_start = d.period_start
+            WHERE NOT EXISTS (SELECT 1 FROM rollupd.budget_alerts a WHERE a.budget_id = d.id AND a.period_start = d.period_start
                               AND a.kind = d.kind AND a.threshold = d.threshold)
             ORDER BY d.id, d.kind, d.threshold
             ON CONFLICT DO NOTHING

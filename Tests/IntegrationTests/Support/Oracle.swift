@@ -59,7 +59,7 @@ enum Oracle {
         try connection.query("""
             SELECT concat_ws('|', user_id, project_id, period, extract(epoch FROM period_start)::bigint,
                              total_cost::numeric(30, 6), total_tokens, call_count)
-            FROM user_cost_aggregates ORDER BY 1
+            FROM rollupd.user_cost_aggregates ORDER BY 1
             """).rows.map { try $0.string(0) }
     }
 

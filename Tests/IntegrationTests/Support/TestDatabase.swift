@@ -23,6 +23,11 @@ enum TestEnvironment {
 
     static var migrationsDirectory: String { repoRoot + "/migrations" }
 
+    /// The product's `events` and `analytics_events` as the demo creates them (scripts/demo/app_schema.sql).
+    static var appSchemaSQL: String {
+        get throws { try String(contentsOfFile: repoRoot + "/scripts/demo/app_schema.sql", encoding: .utf8) }
+    }
+
     /// The real `rollupd` executable, built by `swift build` before the tests run.
     static var binary: String {
         get throws {
@@ -108,6 +113,8 @@ actor Template {
         }
         do {
             let connection = try PGConnection(settings: PGConnectionSettings(conninfo: try TestDatabase.conninfo(database: name)))
+            // The product's tables first, as an app database has them; rollupd never creates them.
+            try connection.execute(script: try TestEnvironment.appSchemaSQL)
             _ = try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection)
         }  // the connection closes here: CREATE DATABASE ... TEMPLATE needs the template idle
         return name

@@ -1,0 +1,171 @@
+-- 003: change capture, rollupd's bookkeeping, and the exact side tables behind hourly_rollups.
+--
+-- How a pass finds its work (docs/design.md has the whole argument):
+--   * Every source row carries rollupd_xid, the id of the transaction that wrote it
+--     (DEFAULT pg_current_xact_id(), so an app that inserts only its own columns keeps working).
+--   * A pass takes its snapshot's xmin as the horizon H: every transaction below H has finished,
+--     so the rows with watermark <= rollupd_xid < H are complete and final. It counts them, then
+--     stores H as the new watermark, in the same transaction as the rollup upserts.
+--   * UPDATE and DELETE save the old row in a *_changes table (and an UPDATE restamps rollupd_xid).
+--     A pass consumes the visible change rows and subtracts an old row if it had been counted,
+--     which is exactly when its rollupd_xid is below the watermark.
+--   * Inserts, the product's hot path, pay only for the column default and one btree entry.
+-- Rows that existed before this migration keep rollupd_xid NULL and are counted by the first pass.
+--
+-- On a large existing table, build the indexes beforehand without blocking writes, and this
+-- migration will find them:
+--   CREATE INDEX CONCURRENTLY events_rollupd_xid_idx ON events (rollupd_xid);
+--   CREATE INDEX CONCURRENTLY analytics_events_rollupd_xid_idx ON analytics_events (rollupd_xid);
+
+CREATE SCHEMA IF NOT EXISTS rollupd;
+
+-- Adding the column without a default and setting the default afterwards avoids a table rewrite:
+-- existing rows get NULL instantly, new rows get their transaction id.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS rollupd_xid xid8;
+ALTER TABLE events ALTER COLUMN rollupd_xid SET DEFAULT pg_current_xact_id();
+CREATE INDEX IF NOT EXISTS events_rollupd_xid_idx ON events (rollupd_xid);
+
+ALTER TABLE analytics_events ADD COLUMN IF NOT EXISTS rollupd_xid xid8;
+ALTER TABLE analytics_events ALTER COLUMN rollupd_xid SET DEFAULT pg_current_xact_id();
+CREATE INDEX IF NOT EXISTS analytics_events_rollupd_xid_idx ON analytics_events (rollupd_xid);
+
+-- One row per source table: how far it is rolled up, and what the last pass did.
+CREATE TABLE rollupd.sources (
+    source                text PRIMARY KEY,
+    watermark             xid8 NOT NULL DEFAULT '0',
+    initialized           boolean NOT NULL DEFAULT false,
+    day_time_zone         text,
+    last_pass_started_at  timestamptz,
+    last_pass_duration_ms double precision,
+    last_pass_added       bigint NOT NULL DEFAULT 0,
+    last_pass_removed     bigint NOT NULL DEFAULT 0,
+    last_pass_rejected    bigint NOT NULL DEFAULT 0,
+    caught_up_at          timestamptz,
+    total_passes          bigint NOT NULL DEFAULT 0
+);
+INSERT INTO rollupd.sources (source) VALUES ('events'), ('analytics_events');
+
+-- Old versions of updated or deleted rows, waiting to be subtracted by the next pass.
+CREATE TABLE rollupd.event_changes (
+    change_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    old_xid            xid8,
+    row_id             text NOT NULL,
+    project_id         text,
+    feature            text,
+    model              text,
+    created_at         timestamptz,
+    input_tokens       bigint,
+    output_tokens      bigint,
+    latency_ms         bigint,
+    estimated_cost_usd numeric,
+    verified_cost_usd  numeric
+);
+
+CREATE TABLE rollupd.analytics_changes (
+    change_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    old_xid     xid8,
+    row_id      text NOT NULL,
+    session_id  text,
+    event_type  text,
+    tool_name   text,
+    risk_mode   text,
+    occurred_at timestamptz
+);
+
+-- rollupd's retention (a later migration) deletes already-counted rows with
+-- SET LOCAL rollupd.capture = 'off', so expiring raw rows never changes a rollup.
+CREATE FUNCTION rollupd.capture_event_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('rollupd.capture', true) IS DISTINCT FROM 'off' THEN
+        INSERT INTO rollupd.event_changes (old_xid, row_id, project_id, feature, model, created_at,
+            input_tokens, output_tokens, latency_ms, estimated_cost_usd, verified_cost_usd)
+        VALUES (OLD.rollupd_xid, OLD.id::text, OLD.project_id, OLD.feature, OLD.model, OLD.created_at,
+            OLD.input_tokens, OLD.output_tokens, OLD.latency_ms, OLD.estimated_cost_usd, OLD.verified_cost_usd);
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        -- The new version is counted again, as if inserted now.
+        NEW.rollupd_xid := pg_current_xact_id();
+        RETURN NEW;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+CREATE FUNCTION rollupd.capture_analytics_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('rollupd.capture', true) IS DISTINCT FROM 'off' THEN
+        INSERT INTO rollupd.analytics_changes (old_xid, row_id, session_id, event_type, tool_name, risk_mode, occurred_at)
+        VALUES (OLD.rollupd_xid, OLD.id::text, OLD.session_id, OLD.event_type, OLD.tool_name,
+            OLD.properties ->> 'riskMode', OLD.occurred_at);
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.rollupd_xid := pg_current_xact_id();
+        RETURN NEW;
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+-- Only updates that change what a rollup reads fire; an update of metadata costs nothing extra.
+CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON events
+    FOR EACH ROW
+    WHEN (OLD.project_id IS DISTINCT FROM NEW.project_id OR OLD.feature IS DISTINCT FROM NEW.feature
+       OR OLD.model IS DISTINCT FROM NEW.model OR OLD.created_at IS DISTINCT FROM NEW.created_at
+       OR OLD.input_tokens IS DISTINCT FROM NEW.input_tokens OR OLD.output_tokens IS DISTINCT FROM NEW.output_tokens
+       OR OLD.latency_ms IS DISTINCT FROM NEW.latency_ms
+       OR OLD.estimated_cost_usd IS DISTINCT FROM NEW.estimated_cost_usd
+       OR OLD.verified_cost_usd IS DISTINCT FROM NEW.verified_cost_usd
+       OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
+    EXECUTE FUNCTION rollupd.capture_event_change();
+CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION rollupd.capture_event_change();
+
+CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON analytics_events
+    FOR EACH ROW
+    WHEN (OLD.session_id IS DISTINCT FROM NEW.session_id OR OLD.event_type IS DISTINCT FROM NEW.event_type
+       OR OLD.tool_name IS DISTINCT FROM NEW.tool_name OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at
+       OR (OLD.properties ->> 'riskMode') IS DISTINCT FROM (NEW.properties ->> 'riskMode')
+       OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
+    EXECUTE FUNCTION rollupd.capture_analytics_change();
+CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON analytics_events
+    FOR EACH ROW EXECUTE FUNCTION rollupd.capture_analytics_change();
+
+-- Exact, incrementally maintained counts behind hourly_rollups: a distinct-session count cannot
+-- be updated from a number alone, but a per-(hour, session) tally can.
+CREATE TABLE rollupd.hourly_dimension_counts (
+    hour      timestamptz NOT NULL,
+    dimension text NOT NULL CHECK (dimension IN ('event_type', 'tool', 'risk')),
+    key       text NOT NULL,
+    n         bigint NOT NULL,
+    PRIMARY KEY (hour, dimension, key)
+);
+
+CREATE TABLE rollupd.hourly_session_counts (
+    hour       timestamptz NOT NULL,
+    session_id text NOT NULL,
+    n          bigint NOT NULL,
+    PRIMARY KEY (hour, session_id)
+);
+
+-- Rows a pass could not roll up (negative tokens, latency or cost), each recorded once.
+CREATE TABLE rollupd.rejected_rows (
+    source      text NOT NULL,
+    row_id      text NOT NULL,
+    reason      text NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, row_id)
+);
+
+-- What makes an events row countable. One definition, used by every pass and every rebuild (and
+-- inlined by the planner), so a row skipped when added is also skipped when subtracted.
+CREATE FUNCTION rollupd.cost_row_is_valid(
+    input_tokens bigint, output_tokens bigint, latency_ms bigint, cost numeric,
+    project_id text, feature text, model text, created_at timestamptz
+) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (input_tokens >= 0 AND output_tokens >= 0 AND latency_ms >= 0 AND cost >= 0
+        AND project_id IS NOT NULL AND feature IS NOT NULL AND model IS NOT NULL
+        AND created_at IS NOT NULL) IS TRUE
+$$;

@@ -1,0 +1,20 @@
+-- 004: what retention needs.
+--
+-- Retention deletes rollups by bucket start in small batches; cost_aggregates' own indexes lead
+-- with project_id, so it gets one on period_start. Each run's outcome per table is kept for
+-- `rollupd status` and for operators.
+
+CREATE INDEX IF NOT EXISTS idx_cost_agg_period_start ON cost_aggregates (period_start);
+
+CREATE TABLE rollupd.retention_runs (
+    table_name         text PRIMARY KEY,
+    last_run_at        timestamptz NOT NULL,
+    cutoff             timestamptz,
+    duration_ms        double precision NOT NULL,
+    rows_deleted       bigint NOT NULL,
+    partitions_dropped bigint NOT NULL,
+    batches            bigint NOT NULL,
+    -- Expired rows left for later runs (counted up to 1,000,000), and why, if a batch gave up.
+    backlog            bigint NOT NULL,
+    last_error         text
+);
