@@ -40,7 +40,7 @@ struct ConfiguredCostRollup: ConfiguredRollup {
     /// not convert (rejected).
     static func columns(_ mapping: inout SourceMapping) -> String {
         let costText = mapping.text("cost_usd")
-        let costNumber = "rollupd.to_numeric(\(costText))"
+        let costNumber = mapping.definition.field("cost_usd") == .absent ? "NULL::numeric" : mapping.number("cost_usd")
         let cost = mapping.definition.costUnit == .microUSD ? "(\(costNumber) / 1000000)" : costNumber
         let latency = mapping.definition.field("latency_ms") == .absent ? "0::numeric" : mapping.number("latency_ms")
         let id = "r.\(mapping.definition.id.quoted)::text"

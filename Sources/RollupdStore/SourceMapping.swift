@@ -4,9 +4,11 @@ import RollupdCore
 /// Turns a configured source's mapping into SQL expressions over a row alias `r`.
 ///
 /// Only validated, quoted identifiers enter the SQL text; constants and jsonb keys are bound as
-/// parameters. Every value is read as text and converted by rollupd's non-raising functions
-/// (migration 008), so one column type or another, and text that does not parse, never abort a
-/// pass: the row gets NULL there and is rejected.
+/// parameters. Numbers and times are converted by rollupd's non-raising functions: a typed column
+/// is passed as it is (migration 010's overloads: a timestamptz is never printed and parsed back,
+/// so no DateStyle can change it), text and jsonb values are parsed (migration 008). One column
+/// type or another, and text that does not parse, never abort a pass: the row gets NULL there and
+/// is rejected.
 ///
 /// Parameters: $1 watermark, $2 horizon, $3 first pass (XidWindow), $4 source name, $5 time
 /// zone; constants follow. Every statement binds all of them, but not every one reads the time
@@ -41,8 +43,15 @@ struct SourceMapping {
         }
     }
 
-    mutating func number(_ field: String) -> String { "rollupd.to_numeric(\(text(field)))" }
-    mutating func time(_ field: String) -> String { "rollupd.to_timestamptz(\(text(field)))" }
+    /// The field as it is stored: a column keeps its type (for the typed conversions), anything
+    /// else is text.
+    mutating func typed(_ field: String) -> String {
+        if case .column(let column) = definition.field(field) { return "r.\(column.quoted)" }
+        return text(field)
+    }
+
+    mutating func number(_ field: String) -> String { "rollupd.to_numeric(\(typed(field)))" }
+    mutating func time(_ field: String) -> String { "rollupd.to_timestamptz(\(typed(field)))" }
 
     /// A source's rows, live in the window (sign 1) and saved old versions that had been counted
     /// (sign -1), each through `columns`, which reads the alias `r` of the table's row type.
