@@ -89,8 +89,8 @@ public struct RollupService: Service, CustomStringConvertible {
                     wait = live.current.leader.standbyPoll
                 }
                 notifier.notify([("READY", "1"), ("WATCHDOG", "1")])
-            } catch let error as RollupError {
-                throw error  // a configuration mismatch: retrying cannot fix it
+            } catch where DatabaseBootstrap.isFatal(error) {
+                throw error  // a configuration or deployment mismatch: retrying cannot fix it
             } catch {
                 let message = "\(error)"
                 let failure = streak.failed(message, backoff: backoff, jitter: jitter())

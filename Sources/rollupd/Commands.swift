@@ -37,7 +37,7 @@ struct Run: AsyncParsableCommand {
             logger: logger))
         do {
             try await group.run()
-        } catch let error as RollupError {
+        } catch where DatabaseBootstrap.isFatal(error) {
             logger.critical("\(error)")
             throw ExitStatus.config
         }
@@ -61,7 +61,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         try await global.oneShot { config, logger, session in
-            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, force: true)
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, force: true, verify: false)
             logger.info("schema is current")
         }
     }
@@ -150,8 +150,9 @@ struct PrepareSource: AsyncParsableCommand {
         }
         let logger = global.bootstrapLogging(config)
         try await global.oneShot(config: config, logger: logger) { config, logger, session in
-            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
-            try await session.run { try SourcePreparation.apply(source, on: $0) }
+            try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, verify: false)
+            let steps = try await session.run { try SourcePreparation.apply(source, on: $0) { logger.warning("\($0)") } }
+            for step in steps { logger.notice("\(step)") }
             logger.notice("source prepared", metadata: ["source": "\(source.name)", "table": "\(source.table.quoted)"])
         }
     }
@@ -209,7 +210,7 @@ extension GlobalOptions {
         defer { Task { await session.close() } }
         do {
             try await body(config, logger, session)
-        } catch let error as RollupError {
+        } catch where DatabaseBootstrap.isFatal(error) {
             logger.critical("\(error)")
             throw ExitStatus.config
         } catch let error as ExitCode {
