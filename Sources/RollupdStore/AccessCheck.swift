@@ -80,6 +80,12 @@ public struct AccessCheck: Sendable {
         GROUP BY o.object ORDER BY o.object
         """
 
+    /// The schemas the connected role may look into (USAGE).
+    public static func usableSchemas(on connection: PGConnection) throws -> Set<String> {
+        Set(try connection.query("SELECT nspname FROM pg_namespace WHERE has_schema_privilege(oid, 'USAGE')", context: "usable schemas")
+            .rows.map { try $0.string(0) })
+    }
+
     /// Every right the connected role lacks, each with the GRANT that gives it.
     public func missing(on connection: PGConnection) throws -> [DeploymentProblem] {
         let role = try connection.query("SELECT current_user").singleRow("current_user").string(0)
@@ -116,6 +122,11 @@ public struct AccessCheck: Sendable {
         }
         objects += own
         privileges += own.map { _ in Self.ownTablePrivileges.joined(separator: ",") }
+        // Without USAGE on its schema a table cannot even be named; that schema's line says so.
+        let usable = try Self.usableSchemas(on: connection)
+        let keep = try objects.map { try QualifiedName(parsing: $0).schema.map { usable.contains($0.name) } ?? true }
+        objects = zip(objects, keep).filter(\.1).map(\.0)
+        privileges = zip(privileges, keep).filter(\.1).map(\.0)
         for row in try connection.query(Self.missingTableSQL, [objects, privileges], context: "table rights").rows {
             let object = try row.string(0)
             let lacking = try row.string(1)

@@ -47,7 +47,9 @@ public struct ChangeTrackingCheck: Sendable {
 
     public func problems(on connection: PGConnection) throws -> [DeploymentProblem] {
         var problems: [DeploymentProblem] = []
-        for target in targets {
+        let usable = try AccessCheck.usableSchemas(on: connection)
+        // A table in a schema the role may not use cannot be looked at; AccessCheck reports the schema.
+        for target in targets where target.table.schema.map({ usable.contains($0.name) }) ?? true {
             let row = try connection.query(Self.stateSQL, [target.table.quoted, target.index.name, target.triggers],
                                            context: "change tracking of \(target.table)").singleRow("change tracking")
             guard try row.bool(0) else { continue }  // SchemaPreflight or the source's own check reports it

@@ -18,7 +18,11 @@ public struct DeploymentReport: Sendable, Codable {
         var report = DeploymentReport(database: try who.string(0), role: try who.string(1), schema: config.database.schema.name,
                                       problems: [], notes: [])
         let migrator = Migrator(directory: config.migrations.directory, appSchema: config.database.schema)
-        do {
+        let rollupdUsable = try AccessCheck.usableSchemas(on: connection).contains("rollupd")
+        let rollupdExists = try connection.query("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rollupd')").singleRow("rollupd").bool(0)
+        if rollupdExists && !rollupdUsable {
+            // AccessCheck names the missing USAGE; the migrations cannot be read without it.
+        } else { do {
             let pending = try migrator.pending(on: connection)
             if !pending.isEmpty {
                 report.problems.append(DeploymentProblem(
@@ -27,7 +31,9 @@ public struct DeploymentReport: Sendable, Codable {
             }
         } catch let error as MigrationError {
             report.problems.append(DeploymentProblem(object: "migrations", problem: "\(error)"))
-        }
+        } catch let error as PGError where error.sqlState == "42501" {
+            report.problems.append(DeploymentProblem(object: "rollupd.schema_migrations", problem: "cannot be read: \(error.message)"))
+        } }
         let preflight = try SchemaPreflight(appSchema: config.database.schema).inspect(on: connection)
         report.problems += preflight.problems
         report.notes += preflight.remarks

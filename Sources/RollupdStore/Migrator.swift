@@ -73,7 +73,26 @@ public struct Migrator: Sendable {
         for file in decision.pending {
             try apply(file, on: connection, onWait: onWait)
         }
+        prepared += try restoreTriggers(on: connection, onWait: onWait)
         return Outcome(applied: decision.pending, alreadyApplied: applied.count, prepared: prepared, remarks: remarks)
+    }
+
+    /// The capture triggers of the built-in tables, put back when the app re-created a table
+    /// (R_capture_triggers.sql); nothing happens when they are there.
+    private func restoreTriggers(on connection: PGConnection, onWait: (String) -> Void) throws -> [String] {
+        let missing = try ChangeTrackingCheck(appSchema: appSchema, sources: []).problems(on: connection)
+            .filter { $0.problem.contains("trigger") }
+        guard !missing.isEmpty else { return [] }
+        let path = directory + "/R_capture_triggers.sql"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw MigrationError.unreadableDirectory(path) }
+        let sql = MigrationFile(version: 0, name: "capture_triggers", sql: text).sql(appSchema: appSchema)
+        try locks.retrying("restore the capture triggers", on: connection, onWait: onWait) {
+            try connection.transaction { connection in
+                try connection.query("SELECT set_config('lock_timeout', $1, true)", [locks.timeoutSetting], context: "restore the capture triggers")
+                try connection.execute(script: sql, context: "restore the capture triggers")
+            }
+        }
+        return missing.map { "restored the capture triggers of \($0.object) (\($0.problem))" }
     }
 
     /// Waits for the migration lock by polling, never inside pg_advisory_lock: a concurrent index
