@@ -42,6 +42,12 @@ import Testing
             #expect(indexesAfter.filter { $0.hasPrefix("idx_events_") } == indexesBefore.filter { $0.hasPrefix("idx_events_") })
             #expect(Set(indexesAfter).subtracting(indexesBefore) == ["events_rollupd_xid_idx"], "\(indexesAfter)")
 
+            // What an older rollupd left in a deployment hit by this bug: empty copies of the
+            // product's tables in schema rollupd, first on the runtime role's default search_path.
+            // Nothing may read or write them.
+            try await Self.plantShadowTables(["events", "analytics_events", "cost_aggregates", "hourly_rollups"], in: database)
+            try await database.grantGenerously()  // check-db asks for rights on every table in schema rollupd
+
             // Rows the app writes afterwards, as its own role.
             try await database.asOwner { connection in
                 var random = SeededRandom(seed: 1302)
@@ -53,6 +59,7 @@ import Testing
             let again = try await Self.rollupd(["once", "--config", try database.runtimeConfig(in: directory)])
             #expect(again.status == 0, "\(again)")
             #expect(try await Self.oracleDifferences(database) == [], "after the app's later writes:\n\(again.stderr)")
+            #expect(try await Self.shadowRows(in: database) == 0, "rows written to the shadow tables")
         }
     }
 
@@ -93,10 +100,20 @@ import Testing
                 try connection.query("UPDATE public.events SET project_id = 'decoy-' || project_id")
             }
             let directory = try TemporaryDirectory()
-            let migrate = try await Self.rollupd(["migrate", "--config", try database.ownerConfig(in: directory)])
+            let ownerConfig = try database.ownerConfig(in: directory)
+            let migrate = try await Self.rollupd(["migrate", "--config", ownerConfig])
             try #require(migrate.status == 0, "\(migrate)")
-            try await database.grantGenerously()
-            let once = try await Self.rollupd(["once", "--config", try database.runtimeConfig(in: directory)])
+            // The runtime role gets what `rollupd grants` prints for this schema, nothing else.
+            let grants = try await Self.rollupd(["grants", "--config", ownerConfig, "--role", database.runtime])
+            try #require(grants.status == 0, "\(grants)")
+            #expect(Self.grantLines(grants.stdout).contains { $0.contains("app.cost_aggregates") || $0.contains("\"app\".\"cost_aggregates\"") },
+                    "grants name the product schema's tables: \(grants.stdout)")
+            let applied = try await Psql.run(grants.stdout, conninfo: try database.ownerConninfo)
+            try #require(applied.status == 0, "the printed grants, applied as the owner:\n\(applied)\n\(grants.stdout)")
+            let runtimeConfig = try database.runtimeConfig(in: directory)
+            let check = try await Self.rollupd(["check-db", "--config", runtimeConfig])
+            #expect(check.status == 0, "\(check)")
+            let once = try await Self.rollupd(["once", "--config", runtimeConfig])
             #expect(once.status == 0, "\(once)")
             #expect(try await Self.oracleDifferences(database) == [], "app.cost_aggregates / app.hourly_rollups:\n\(once.stderr)")
 
@@ -364,6 +381,9 @@ import Testing
             let migrate = try await Self.rollupd(["migrate", "--config", try database.ownerConfig(in: directory)])
             try #require(migrate.status == 0, "\(migrate)")
             try await database.asOwner { try ConfiguredSourceTests.loadPricing(on: $0) }
+            // Empty copies in schema rollupd, first on both roles' hostile search_path.
+            try await Self.plantShadowTables(["events", "analytics_events", "cost_aggregates", "hourly_rollups", "model_pricing",
+                                              "token_usage", "cost_events", "AnalyticsEvent"], in: database)
             let ownerConfig = try database.ownerConfig(in: directory, extraYAML: Self.hostileSourcesYAML)
             for source in ["token_usage", "cost_events", "analytics_event"] {
                 let prepare = try await Self.rollupd(["prepare-source", source, "--apply", "--config", ownerConfig], environment: hostile)
@@ -408,6 +428,7 @@ import Testing
                                      [name, runtime]).rows.map { try $0.string(0) }
             }
             #expect(names == [applicationName], "database.application_name wins over PGAPPNAME")
+            #expect(try await Self.shadowRows(in: database) == 0, "rows written to the shadow tables")
             daemon.terminate()
             #expect(await daemon.waitForExit(timeout: .seconds(30)) == 0, "\(daemon.stderrText)")
         }
@@ -606,18 +627,21 @@ import Testing
 
     // MARK: 8. uninstall
 
-    enum UninstallCase: String, CaseIterable, Sendable { case builtInSources, drizzleCostAggregates, configuredSource }
+    enum UninstallCase: String, CaseIterable, Sendable { case builtInSources, drizzleCostAggregates, configuredSource, appSchema }
 
     @Test(.timeLimit(.minutes(5)), arguments: UninstallCase.allCases)
     func uninstallLeavesTheProductSchemaAsItWas(kind: UninstallCase) async throws {
         var options = AppDatabase.Options()
         options.drizzleCostAggregates = kind == .drizzleCostAggregates
         options.seed003 = kind == .configuredSource
+        options.schema = kind == .appSchema ? "app" : "public"
         options.seed = 1315
         try await withAppDatabase(options) { database in
-            let appTables = ["events", "analytics_events"] + (kind == .configuredSource ? ["api_cost_tracking", "budget_alerts"] : [])
+            let schema = database.schema
+            let appTables = (["events", "analytics_events"] + (kind == .configuredSource ? ["api_cost_tracking", "budget_alerts"] : []))
+                .map { "\(schema).\($0)" }
             let before = try await database.asAdmin { connection in
-                (schema: try CatalogSnapshot.take(schema: "public", on: connection), data: try Self.contents(of: appTables, on: connection))
+                (schema: try CatalogSnapshot.take(schema: schema, on: connection), data: try Self.contents(of: appTables, on: connection))
             }
             let (plain, directory) = (try TemporaryDirectory(), try TemporaryDirectory())
             let sources = kind == .configuredSource ? Self.apiCostSourceYAML : ""
@@ -631,18 +655,18 @@ import Testing
             try await database.grantGenerously()
             let once = try await Self.rollupd(["once", "--config", try database.runtimeConfig(in: directory, extraYAML: sources)])
             #expect(once.status == 0, "\(once)")
-            let installed = try await database.asAdmin { try CatalogSnapshot.take(schema: "public", on: $0) }
+            let installed = try await database.asAdmin { try CatalogSnapshot.take(schema: schema, on: $0) }
             #expect(installed != before.schema, "migrate changed nothing?")
 
             let printed = try await Self.rollupd(["uninstall", "--config", ownerConfig, "--print"])
             try #require(printed.status == 0, "\(printed)")
-            let unchanged = try await database.asAdmin { try CatalogSnapshot.take(schema: "public", on: $0) }
+            let unchanged = try await database.asAdmin { try CatalogSnapshot.take(schema: schema, on: $0) }
             #expect(unchanged == installed, "--print changed the database")
             let applied = try await Psql.run(printed.stdout, conninfo: try database.ownerConninfo)
             try #require(applied.status == 0, "uninstall's SQL, applied as the owner:\n\(applied)\n\(printed.stdout)")
 
             let after = try await database.asAdmin { connection in
-                (schema: try CatalogSnapshot.take(schema: "public", on: connection), data: try Self.contents(of: appTables, on: connection))
+                (schema: try CatalogSnapshot.take(schema: schema, on: connection), data: try Self.contents(of: appTables, on: connection))
             }
             #expect(after.schema == before.schema, "\(CatalogSnapshot.difference(before: before.schema, after: after.schema))\n--- uninstall:\n\(printed.stdout)")
             #expect(after.data == before.data, "the app's rows")
@@ -664,6 +688,32 @@ import Testing
                 """).rows[0]
             let extra = try counted.int64(1) < counted.int64(0) ? ["cost_aggregates counts \(try counted.int64(1)) of \(try counted.int64(0)) events"] : []
             return try Oracle.differences(timeZone: timeZone, cost: cost, analytics: analytics, on: connection) + extra
+        }
+    }
+
+    /// Empty copies (same columns, defaults, indexes) of the product's `tables` in schema rollupd,
+    /// made by the owner after migrate, and recorded for `shadowRows`.
+    static func plantShadowTables(_ tables: [String], in database: AppDatabase) async throws {
+        let schema = database.schema
+        try await database.asOwner { connection in
+            for table in tables {
+                let name = SQLQuote.identifier(table)
+                try connection.query("CREATE TABLE rollupd.\(name) (LIKE \(SQLQuote.identifier(schema)).\(name) INCLUDING ALL)")
+                try connection.query("COMMENT ON TABLE rollupd.\(name) IS 'deployment test shadow'")
+            }
+        }
+    }
+
+    /// Rows in the planted shadow tables.
+    static func shadowRows(in database: AppDatabase) async throws -> Int64 {
+        try await database.asAdmin { connection in
+            let tables = try connection.query("""
+                SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE obj_description(c.oid, 'pg_class') = 'deployment test shadow'
+                """).rows.map { try $0.string(0) }
+            var rows: Int64 = 0
+            for table in tables { rows += try connection.query("SELECT count(*) FROM \(table)").rows[0].int64(0) }
+            return rows
         }
     }
 
@@ -705,12 +755,12 @@ import Testing
             .rows.map { try $0.string(0) }
     }
 
-    /// A digest of each table's rows (as JSON, without rollupd_xid).
+    /// A digest of each table's rows (as JSON, without rollupd_xid); tables as `schema.table`.
     static func contents(of tables: [String], on connection: PGConnection) throws -> [String] {
         try tables.map { table in
             let digest = try connection.query("""
                 SELECT count(*) || ' ' || md5(coalesce(string_agg(j, ',' ORDER BY j), ''))
-                FROM (SELECT (to_jsonb(t) - 'rollupd_xid')::text AS j FROM public.\(SQLQuote.identifier(table)) t) rows
+                FROM (SELECT (to_jsonb(t) - 'rollupd_xid')::text AS j FROM \(table) t) rows
                 """).rows[0].string(0)
             return "\(table): \(digest)"
         }
