@@ -58,13 +58,14 @@ public struct RollupService: Service, CustomStringConvertible {
                     health.update { $0.schemaReady = true }
                 }
                 let isLeader = try await session.run { [config] in try LeaderLock.acquire(key: config.leader.lockKey, on: $0) }
-                if streak.succeeded() { logger.notice("database reachable again") }
                 if isLeader {
-                    if role != .leader { logger.notice("leader: rolling up") }
-                    role = .leader
                     let reports = try await session.run { connection in
                         try RollupSource.all(configured: config.sources).map { try engine.pass($0, on: connection) }
                     }
+                    // Only a pass that worked ends a failure streak: taking the lock proves little.
+                    if streak.succeeded() { logger.notice("rolling up again after the failure above") }
+                    if role != .leader { logger.notice("leader: rolling up") }
+                    role = .leader
                     report(reports)
                     await evaluateBudgets(after: reports, schedule: &budgets, session: session)
                     DaemonMetrics.leader.record(1)
@@ -76,6 +77,7 @@ public struct RollupService: Service, CustomStringConvertible {
                     }
                     wait = live.current.rollup.pollInterval
                 } else {
+                    if streak.succeeded() { logger.notice("database reachable again") }
                     if role != .standby { logger.notice("standby: another instance holds the leader lock") }
                     role = .standby
                     notifier.status("standby: another instance is the leader")
@@ -110,7 +112,6 @@ public struct RollupService: Service, CustomStringConvertible {
                 } else {
                     logger.debug("still failing", metadata: ["retry_in": "\(wait.compactDescription)", "attempt": "\(streak.failures)"])
                 }
-                role = .failing
                 let reason = (error as? PGError)?.isConnectionLoss == true ? "database unreachable" : "error"
                 notifier.status("\(reason), retry in \(wait.compactDescription)")
                 // The loop is alive and deciding; only a hung pass should starve the watchdog.
