@@ -449,6 +449,8 @@ import Testing
             try #require(grants.status == 0, "\(grants)")
             #expect(Self.grantLines(grants.stdout).contains { Self.mentions($0, "events") && $0.contains("SELECT") }, "SELECT on events: \(grants)")
             #expect(Self.grantLines(grants.stdout).contains { $0.contains("cost_aggregates") }, "\(grants)")
+            #expect(Self.grantLines(grants.stdout).contains { $0.contains("USAGE") && $0.contains("SCHEMA") && Self.mentions($0, "rollupd") },
+                    "USAGE on schema rollupd: \(grants)")
             let applied = try await Psql.run(grants.stdout, conninfo: try database.ownerConninfo)
             try #require(applied.status == 0, "the printed grants, applied as the owner:\n\(applied)\n\(grants.stdout)")
 
