@@ -68,7 +68,15 @@ CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.events
 -- Old versions saved before this migration carry no user; an update rarely changes the user, so
 -- the current row's is the best answer (migration 007 counts them with the same one, so the pass
 -- that subtracts them subtracts exactly what was added).
-UPDATE rollupd.event_changes c SET user_id = e.user_id FROM @app_schema@.events e WHERE e.id::text = c.row_id;
+-- (Guarded: with no saved old versions, as on a new database, the join would still read events while
+-- this transaction holds its trigger lock, stalling the product's inserts for the length of a scan.)
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM rollupd.event_changes) THEN
+        UPDATE rollupd.event_changes c SET user_id = e.user_id FROM @app_schema@.events e WHERE e.id::text = c.row_id;
+    END IF;
+END
+$$;
 
 -- A time zone name PostgreSQL knows, for budgets.time_zone.
 CREATE FUNCTION rollupd.is_time_zone(name text) RETURNS boolean

@@ -182,7 +182,8 @@ extension RollupdConfig {
                 applicationName: applicationName
             ),
             migrations: Migrations(directory: directory, applyOnStart: try bool("migrations.apply_on_start")),
-            rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone),
+            rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone,
+                           maxRowsPerTransaction: try count("rollup.max_rows_per_transaction", minimum: 1)),
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
             retention: retention,
             metrics: metrics,
@@ -355,6 +356,7 @@ extension RollupdConfig {
             ("migrations.apply_on_start", String(migrations.applyOnStart)),
             ("rollup.poll_interval", rollup.pollInterval.compactDescription),
             ("rollup.time_zone", rollup.timeZone),
+            ("rollup.max_rows_per_transaction", String(rollup.maxRowsPerTransaction)),
             ("leader.lock_key", String(leader.lockKey)),
             ("leader.standby_poll", leader.standbyPoll.compactDescription),
             ("retention.interval", retention.interval.compactDescription),

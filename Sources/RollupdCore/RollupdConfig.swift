@@ -41,6 +41,9 @@ public struct RollupdConfig: Sendable, Equatable {
         public var pollInterval: Duration
         /// `rollup.time_zone`: IANA zone whose calendar days the `day` rollups follow.
         public var timeZone: String
+        /// `rollup.max_rows_per_transaction`: the most source rows (or saved old versions) one
+        /// transaction of a pass takes; a larger backlog is rolled up in several, each committed.
+        public var maxRowsPerTransaction: Int = 100_000
     }
 
     public struct Leader: Sendable, Equatable {

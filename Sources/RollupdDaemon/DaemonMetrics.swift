@@ -27,6 +27,11 @@ struct DaemonMetrics: Sendable {
 
     static let leader = Gauge(label: "rollupd_leader")
 
+    /// Rows waiting below the horizon while a source catches up (the planner's estimate); 0 when caught up.
+    static func backlog(source: String) -> Gauge {
+        Gauge(label: "rollupd_backlog_rows", dimensions: [("source", source)])
+    }
+
     static func databaseErrors(sqlStateClass: String) -> Counter {
         Counter(label: "rollupd_database_errors_total", dimensions: [("sqlstate_class", sqlStateClass)])
     }

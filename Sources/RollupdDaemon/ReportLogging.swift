@@ -20,7 +20,25 @@ extension Logger {
             "first_pass": "\(report.firstPass)",
         ]
         if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }
-        info("rolled up \(report.source.rawValue)", metadata: metadata)
+        // A transaction of a bounded catch-up: the progress line every 10 s says it better.
+        if report.remaining {
+            debug("rolled up part of \(report.source.rawValue)'s backlog", metadata: metadata)
+        } else {
+            info("rolled up \(report.source.rawValue)", metadata: metadata)
+        }
+    }
+
+    /// The line a source catching up prints every 10 s (the daemon and `once`); returns the ETA
+    /// as printed.
+    @discardableResult
+    public func catchingUp(_ source: RollupSource, rows: Int64, elapsed: Duration, left: Int64) -> String {
+        let (perSecond, eta) = CatchUpProgress.rate(rows: rows, elapsed: elapsed, left: left)
+        let etaText = eta.map { $0.roundedToSeconds.compactDescription } ?? "unknown"
+        notice("catching up", metadata: [
+            "source": "\(source.rawValue)", "rows_done": "\(rows)", "rows_left_estimate": "\(left)",
+            "rows_per_second": "\(Int64(perSecond))", "eta": "\(etaText)",
+        ])
+        return etaText
     }
 
     /// `quietWhenIdle`: the daemon's hourly runs log only tables that had something to do.

@@ -42,8 +42,8 @@ public struct RollupService: Service, CustomStringConvertible {
         // Connection, schema, zone and lock key are fixed for the process (ReloadPolicy).
         let config = live.current
         let session = DatabaseBootstrap.session(for: config)
-        let engine = RollupEngine(timeZone: config.rollup.timeZone)
         var prepared = false
+        var catchingUp: [String: CatchingUp] = [:]
         var role: HealthState.Role?
         var streak = FailureStreak()
         var budgets = BudgetSchedule()
@@ -59,6 +59,10 @@ public struct RollupService: Service, CustomStringConvertible {
                 }
                 let isLeader = try await session.run { [config] in try LeaderLock.acquire(key: config.leader.lockKey, on: $0) }
                 if isLeader {
+                    // A bounded transaction per source and loop: a source with a large backlog never
+                    // holds up the others, and the watchdog hears of every round.
+                    let engine = RollupEngine(timeZone: config.rollup.timeZone,
+                                              maxRowsPerTransaction: live.current.rollup.maxRowsPerTransaction)
                     let reports = try await session.run { connection in
                         try RollupSource.all(configured: config.sources).map { try engine.pass($0, on: connection) }
                     }
@@ -66,7 +70,8 @@ public struct RollupService: Service, CustomStringConvertible {
                     if streak.succeeded() { logger.notice("rolling up again after the failure above") }
                     if role != .leader { logger.notice("leader: rolling up") }
                     role = .leader
-                    report(reports)
+                    let catchUpStatus = await reportCatchUp(reports, progress: &catchingUp, engine: engine, session: session)
+                    report(reports, status: catchUpStatus)
                     await evaluateBudgets(after: reports, schedule: &budgets, session: session)
                     DaemonMetrics.leader.record(1)
                     health.update { state in
@@ -75,7 +80,7 @@ public struct RollupService: Service, CustomStringConvertible {
                         state.lastLoopAt = Date()
                         for report in reports { state.freshAsOf[report.source.rawValue] = report.freshAsOf }
                     }
-                    wait = live.current.rollup.pollInterval
+                    wait = reports.contains(where: \.remaining) ? .zero : live.current.rollup.pollInterval
                 } else {
                     if streak.succeeded() { logger.notice("database reachable again") }
                     if role != .standby { logger.notice("standby: another instance holds the leader lock") }
@@ -148,7 +153,46 @@ public struct RollupService: Service, CustomStringConvertible {
         }
     }
 
-    private func report(_ reports: [PassReport]) {
+    /// A source working through a backlog, and what was last estimated to be left.
+    struct CatchingUp {
+        var progress = CatchUpProgress()
+        var left: Int64?
+        var eta: String?
+    }
+
+    /// While a source works through a backlog: a line every 10 s (rows done, about how many left,
+    /// rate, ETA), the same in rollupd_backlog_rows, and one line when it is done. Returns the
+    /// STATUS= text while any source is catching up.
+    private func reportCatchUp(_ reports: [PassReport], progress: inout [String: CatchingUp], engine: RollupEngine,
+                               session: DatabaseSession) async -> String? {
+        var status: [String] = []
+        for report in reports {
+            let name = report.source.rawValue
+            var state = progress[name] ?? CatchingUp()
+            let event = state.progress.record(rows: report.counts.added + report.counts.removed, remaining: report.remaining, now: .now)
+            switch event {
+            case .none:
+                break
+            case .caughtUp(let rows, let elapsed):
+                DaemonMetrics.backlog(source: name).record(0)
+                logger.notice("caught up", metadata: ["source": "\(name)", "rows": "\(rows)", "took": "\(elapsed.compactDescription)"])
+            case .progress(let rows, let elapsed):
+                let source = report.source
+                let left = (try? await session.run { try engine.backlogEstimate(source, on: $0) }) ?? 0
+                DaemonMetrics.backlog(source: name).record(left)
+                state.left = left
+                state.eta = logger.catchingUp(source, rows: rows, elapsed: elapsed, left: left)
+            }
+            progress[name] = state.progress.started == nil ? nil : state
+            if state.progress.started != nil {
+                let left = state.left.map { ", about \(CatchUpProgress.short($0)) left, ETA \(state.eta ?? "unknown")" } ?? ""
+                status.append("catching up \(name): \(CatchUpProgress.short(state.progress.rows)) rows done\(left)")
+            }
+        }
+        return status.isEmpty ? nil : status.joined(separator: "; ")
+    }
+
+    private func report(_ reports: [PassReport], status catchingUp: String?) {
         var summary: [String] = []
         for report in reports {
             DaemonMetrics.record(report)
@@ -157,7 +201,11 @@ public struct RollupService: Service, CustomStringConvertible {
         }
         let total = reports.reduce(Duration.zero) { $0 + $1.duration }
         let clock = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
-        notifier.status("leader; last pass \(clock) took \(total.milliseconds) ms (\(summary.joined(separator: ", ")))")
+        if let catchingUp {
+            notifier.status("leader; \(catchingUp)")
+        } else {
+            notifier.status("leader; last pass \(clock) took \(total.milliseconds) ms (\(summary.joined(separator: ", ")))")
+        }
     }
 }
 

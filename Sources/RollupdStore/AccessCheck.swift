@@ -110,7 +110,10 @@ public struct AccessCheck: Sendable {
         }
         let own = try connection.query("""
             SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'rollupd' AND c.relkind IN ('r', 'p') ORDER BY 1
+            WHERE n.nspname = 'rollupd' AND c.relkind IN ('r', 'p')
+              -- rollupd's own: made by the role that made its ledger (not whatever else is there)
+              AND c.relowner = (SELECT relowner FROM pg_class WHERE relnamespace = n.oid AND relname = 'schema_migrations')
+            ORDER BY 1
             """, context: "rollupd's tables").rows.map { try $0.string(0) }
         var objects: [String] = []
         var privileges: [String] = []

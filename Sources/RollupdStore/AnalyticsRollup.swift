@@ -65,7 +65,7 @@ struct AnalyticsRollup: SourceRollup {
     /// $1 watermark, $2 horizon, $3 first pass. Returns added, removed, tallies touched, touched hours.
     static let applySQL = """
         WITH consumed AS (
-            DELETE FROM rollupd.analytics_changes RETURNING *
+            \(ChangeLog.consume("rollupd.analytics_changes"))
         ), contributions AS (
             SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, session_id, event_type,
                    nullif(tool_name, '') AS tool, nullif(properties ->> 'riskMode', '') AS risk, 1 AS sign

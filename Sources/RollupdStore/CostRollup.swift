@@ -51,7 +51,7 @@ struct CostRollup: SourceRollup {
     /// the watermark). Aggregated once by (keys, hour, day), then upserted into both periods.
     static let applySQL = """
         WITH consumed AS (
-            DELETE FROM rollupd.event_changes RETURNING *
+            \(ChangeLog.consume("rollupd.event_changes"))
         ), contributions AS (
             SELECT id::text AS row_id, project_id, feature, model, user_id, created_at,
                    input_tokens::bigint AS input_tokens, output_tokens::bigint AS output_tokens,

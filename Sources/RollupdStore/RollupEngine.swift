@@ -36,6 +36,9 @@ public struct PassReport: Sendable {
     public var freshAsOf: Double
     /// This source's pass count (rollupd.sources.total_passes), to tell log lines apart.
     public var number: Int64
+    /// The transaction took a bounded part of the work below the horizon (rollup.max_rows_per_transaction):
+    /// more is waiting, and the next pass should come at once.
+    public var remaining: Bool = false
 }
 
 /// Runs passes: each one transaction that counts what committed since the last pass, consumes
@@ -43,8 +46,13 @@ public struct PassReport: Sendable {
 /// they were before the pass or as they are after it.
 public struct RollupEngine: Sendable {
     public let timeZone: String
+    /// `rollup.max_rows_per_transaction`; nil takes everything below the horizon in one transaction.
+    public let maxRowsPerTransaction: Int?
 
-    public init(timeZone: String) { self.timeZone = timeZone }
+    public init(timeZone: String, maxRowsPerTransaction: Int? = nil) {
+        self.timeZone = timeZone
+        self.maxRowsPerTransaction = maxRowsPerTransaction
+    }
 
     static func rollup(for source: RollupSource) -> any SourceRollup {
         if let definition = source.definition {
@@ -91,17 +99,29 @@ public struct RollupEngine: Sendable {
     /// anywhere (another database included) holds it back. So the target is the xmax of a snapshot
     /// taken now, and passes repeat, 20 ms apart, until the watermark reaches it. These are always
     /// locking passes, without the look for work: `once` and `rebuild` record every pass they make.
-    public func catchUp(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, timeout: Duration = .seconds(300)) throws -> PassReport {
-        let started = ContinuousClock.now
+    /// A bounded pass (rollup.max_rows_per_transaction) takes the backlog in several transactions,
+    /// one after the other; `timeout` bounds only the wait for transactions that hold the horizon
+    /// back, never a backlog that is being worked through. `progress` hears of every transaction.
+    public func catchUp(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, timeout: Duration = .seconds(300),
+                        progress: (PassReport, PGConnection) throws -> Void = { _, _ in }) throws -> PassReport {
+        var waitingSince = ContinuousClock.now
         let target = try connection.query("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", context: "catch-up target")
             .singleRow("catch-up target").string(0)
         var report = try lockedPass(source, mode: mode, on: connection)
-        while (UInt64(report.horizon) ?? 0) < (UInt64(target) ?? 0) {
-            guard ContinuousClock.now - started < timeout else {
-                throw RollupError.catchUpTimedOut(source: source, waitingFor: try oldestOpenTransaction(on: connection))
+        try progress(report, connection)
+        var last = report
+        while last.remaining || (UInt64(report.horizon) ?? 0) < (UInt64(target) ?? 0) {
+            if last.remaining {
+                waitingSince = ContinuousClock.now
+            } else {
+                guard ContinuousClock.now - waitingSince < timeout else {
+                    throw RollupError.catchUpTimedOut(source: source, waitingFor: try oldestOpenTransaction(on: connection))
+                }
+                usleep(20_000)
             }
-            usleep(20_000)
             let next = try lockedPass(source, mode: .incremental, on: connection)
+            try progress(next, connection)
+            last = next
             report.counts.added += next.counts.added
             report.counts.removed += next.counts.removed
             report.counts.bucketsTouched += next.counts.bucketsTouched
@@ -113,6 +133,7 @@ public struct RollupEngine: Sendable {
             report.duration += next.duration
             report.freshAsOf = next.freshAsOf
             report.number = next.number
+            report.remaining = next.remaining
         }
         return report
     }
@@ -135,7 +156,7 @@ public struct RollupEngine: Sendable {
             // is the one every later statement sees. FOR UPDATE serialises passes per source.
             let rows = try connection.query("""
                 SELECT s.watermark::text, s.initialized, s.day_time_zone, \(Self.horizonSQL)::text,
-                       extract(epoch FROM \(Self.freshAsOfSQL))
+                       extract(epoch FROM \(Self.freshAsOfSQL)), coalesce(extract(epoch FROM s.fresh_as_of), 0)
                 FROM rollupd.sources s WHERE s.source = $1 FOR UPDATE
                 """, [source.rawValue], context: "read \(source.rawValue) watermark")
             // `prepare-source` creates a configured source's row together with its triggers.
@@ -157,27 +178,83 @@ public struct RollupEngine: Sendable {
                 throw RollupError.timeZoneChanged(source: source, stored: stored, configured: timeZone)
             }
             if !initialized { try rollup.clearAll(on: connection) }
-            let window = XidWindow(from: initialized ? try state.string(0) : "0", to: horizon, includePreexisting: !initialized)
+            let from = initialized ? try state.string(0) : "0"
+            let bound = try self.bound(source, from: from, horizon: horizon, on: connection)
+            try ChangeLog.limit(bound.changeLimit, on: connection)
+            let window = XidWindow(from: from, to: bound.to, includePreexisting: !initialized)
             let counts = try rollup.apply(window, timeZone: timeZone, on: connection)
             var rebuilt: Int64?
             if case .rebuild(let range) = mode {
-                rebuilt = try rollup.rebuild(range, horizon: horizon, timeZone: timeZone, on: connection)
+                rebuilt = try rollup.rebuild(range, horizon: bound.to, timeZone: timeZone, on: connection)
             }
+            // Everything committed before fresh_as_of is rolled up only once the horizon is reached.
+            let freshAsOf = bound.remaining ? try state.double(5) : try state.double(4)
             let duration = ContinuousClock.now - started
             let pass = try connection.query("""
                 UPDATE rollupd.sources SET
                     watermark = $2::xid8, initialized = true, day_time_zone = $3,
                     last_pass_started_at = now(), last_pass_duration_ms = $4,
                     last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
-                    caught_up_at = now(), total_passes = total_passes + 1, fresh_as_of = to_timestamp($8::float8)
+                    caught_up_at = CASE WHEN $9 THEN caught_up_at ELSE now() END, total_passes = total_passes + 1,
+                    fresh_as_of = CASE WHEN $9 THEN fresh_as_of ELSE to_timestamp($8::float8) END
                 WHERE source = $1
                 RETURNING total_passes
-                """, [source.rawValue, horizon, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
-                      counts.added, counts.removed, counts.rejectedCount, try state.double(4)],
+                """, [source.rawValue, bound.to, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
+                      counts.added, counts.removed, counts.rejectedCount, freshAsOf, bound.remaining],
                 context: "advance \(source.rawValue) watermark").singleRow("advance watermark").int64(0)
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
-                              horizon: horizon, duration: duration, freshAsOf: try state.double(4), number: pass)
+                              horizon: bound.to, duration: duration, freshAsOf: freshAsOf, number: pass, remaining: bound.remaining)
         }
+    }
+}
+
+// MARK: - Bounded passes
+
+extension RollupEngine {
+    /// What one transaction of a pass takes: the rows with `from <= rollupd_xid < to` and the
+    /// change log (all of it, or at most `changeLimit` rows and no source rows).
+    struct Bound {
+        var to: String
+        var changeLimit: Int?
+        var remaining: Bool
+    }
+
+    /// With no limit, everything below the horizon. Otherwise, while more than the limit of change
+    /// rows wait, a transaction consumes only those (the watermark stays: docs/design.md); then
+    /// it takes source rows up to the xid of the row `limit` places on, so that every row of one
+    /// writing transaction lands in the same pass transaction (one that wrote more than the limit
+    /// is taken whole).
+    func bound(_ source: RollupSource, from: String, horizon: String, on connection: PGConnection) throws -> Bound {
+        guard let limit = maxRowsPerTransaction else { return Bound(to: horizon, changeLimit: nil, remaining: false) }
+        let waiting = try connection.query("SELECT count(*) FROM (SELECT 1 FROM \(source.changeRows) LIMIT $1) AS c", [limit + 1],
+                                           context: "count \(source.rawValue) change rows").singleRow("change rows").int64(0)
+        if waiting > Int64(limit) { return Bound(to: from, changeLimit: limit, remaining: true) }
+        let end = try connection.query("""
+            SELECT CASE WHEN b.x = $1::xid8 THEN ((b.x::text)::numeric + 1)::text ELSE b.x::text END
+            FROM (SELECT rollupd_xid AS x FROM \(source.table) WHERE rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8
+                  ORDER BY rollupd_xid OFFSET $3 LIMIT 1) AS b
+            """, [from, horizon, limit], context: "bound the \(source.rawValue) pass").rows.first
+        guard let end else { return Bound(to: horizon, changeLimit: nil, remaining: false) }
+        return Bound(to: try end.string(0), changeLimit: nil, remaining: true)
+    }
+}
+
+extension RollupEngine {
+    /// About how many rows of `source` wait between its watermark and the horizon: the planner's
+    /// estimate for that range of the xid index (its statistics, not a count, so it costs a plan,
+    /// not a scan of a large backlog).
+    public func backlogEstimate(_ source: RollupSource, on connection: PGConnection) throws -> Int64 {
+        let bounds = try connection.query("""
+            SELECT s.watermark::text, \(Self.horizonSQL)::text FROM rollupd.sources s WHERE s.source = $1
+            """, [source.rawValue], context: "backlog bounds").rows.first
+        guard let bounds, let from = bounds[0], let to = bounds[1],
+              from.allSatisfy(\.isNumber), to.allSatisfy(\.isNumber) else { return 0 }
+        // EXPLAIN takes no parameters; the bounds are xid8 values PostgreSQL just printed (digits).
+        let plan = try connection.query("""
+            EXPLAIN (FORMAT JSON) SELECT 1 FROM \(source.table) WHERE rollupd_xid >= '\(from)'::xid8 AND rollupd_xid < '\(to)'::xid8
+            """, context: "backlog estimate").singleRow("plan").string(0)
+        guard let rows = plan.firstMatch(of: /"Plan Rows": ([0-9.e+]+)/).flatMap({ Double($0.output.1) }) else { return 0 }
+        return Int64(rows)
     }
 }
 

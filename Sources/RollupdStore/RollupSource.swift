@@ -38,6 +38,16 @@ public struct RollupSource: Sendable, Hashable {
         }
     }
 
+    /// Its saved old versions, for a statement of their own (the configured name is validated:
+    /// [a-z0-9_]).
+    var changeRows: String {
+        switch self {
+        case .events: return "rollupd.event_changes"
+        case .analyticsEvents: return "rollupd.analytics_changes"
+        default: return "rollupd.source_changes WHERE source = '\(rawValue)'"
+        }
+    }
+
     /// Whether its rows are AI calls, whose costs budgets read (`events` and configured cost sources).
     public var isCost: Bool { self == .events || definition?.kind == .cost }
 

@@ -72,5 +72,5 @@ struct SourceMapping {
     }
 
     /// Consumes this source's saved old versions.
-    static let consumedSQL = "DELETE FROM rollupd.source_changes WHERE source = $4 RETURNING old_xid, old_row"
+    static let consumedSQL = ChangeLog.consumeSource
 }

@@ -246,9 +246,18 @@ func bootstrapMetrics() -> PrometheusCollectorRegistry {
 /// `once` and `rebuild`: migrate if configured, then catch every source up (and rebuild, by mode).
 func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, session: DatabaseSession, logger: Logger) async throws {
     try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
-    let engine = RollupEngine(timeZone: config.rollup.timeZone)
+    let engine = RollupEngine(timeZone: config.rollup.timeZone, maxRowsPerTransaction: config.rollup.maxRowsPerTransaction)
     let reports = try await session.run { connection in
-        try RollupSource.all(configured: config.sources).map { try engine.catchUp($0, mode: mode, on: connection) }
+        try RollupSource.all(configured: config.sources).map { source in
+            var progress = CatchUpProgress()
+            return try engine.catchUp(source, mode: mode, on: connection) { report, connection in
+                if report.remaining { logger.log(report) }  // at debug level: each bounded transaction
+                let event = progress.record(rows: report.counts.added + report.counts.removed, remaining: report.remaining, now: .now)
+                if case .progress(let rows, let elapsed) = event {
+                    logger.catchingUp(source, rows: rows, elapsed: elapsed, left: try engine.backlogEstimate(source, on: connection))
+                }
+            }
+        }
     }
     for report in reports { logger.log(report) }
     // Alerts are recorded here; the daemon delivers them.

@@ -20,15 +20,19 @@ import Darwin
     /// At least `minimumCycles` kills; more (up to `timeBudget`) while the instances have not yet
     /// committed `minimumPasses` passes between them, so a loaded machine, where an instance needs
     /// longer to start, still gets a test that killed a daemon at work.
-    @Test(.timeLimit(.minutes(2)))
-    func sigkillAtRandomMomentsUnderConcurrentWritersLosesAndDoublesNothing() async throws {
+    /// With `rollup.max_rows_per_transaction` 7 too, so kills land between and inside the many
+    /// transactions of one pass.
+    @Test(.timeLimit(.minutes(2)), arguments: ["100000", "7"])
+    func sigkillAtRandomMomentsUnderConcurrentWritersLosesAndDoublesNothing(maxRowsPerTransaction: String) async throws {
         let seed: UInt64 = 20_260_601
         let minimumCycles = 18
         let minimumPasses: Int64 = 20
         let timeBudget = Duration.seconds(40)
         try await withTestDatabaseAsync { database in
             let directory = try TemporaryDirectory()
-            let config = try DaemonConfig.file(in: directory, database: database, ["rollup.time_zone": "Asia/Kolkata"])
+            let config = try DaemonConfig.file(in: directory, database: database, [
+                "rollup.time_zone": "Asia/Kolkata", "rollup.max_rows_per_transaction": maxRowsPerTransaction,
+            ])
             let writers = (0..<3).map { database.session(label: "writer-\($0)") }
             let checker = database.session(label: "checker")
             defer { Task { await checker.close() } }
