@@ -66,7 +66,7 @@ SELECT 'bench ' || i, scope,
 FROM generate_series(1, $BUDGETS) AS i
 CROSS JOIN LATERAL (SELECT CASE WHEN i % 100 < 80 THEN 'user' WHEN i % 100 < 88 THEN 'project'
                                 WHEN i % 100 < 94 THEN 'feature' WHEN i % 100 < 98 THEN 'model' ELSE 'global' END AS scope) AS s;
-ANALYZE budgets;"
+ANALYZE rollupd.budgets;"
 
 evaluation_ms() { awk '/budgets evaluated/ { for (i = 1; i <= NF; i++) if (index($i, "took_ms=") == 1) print substr($i, 9) }' "$WORK/once.log"; }
 run_once
