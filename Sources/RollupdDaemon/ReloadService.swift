@@ -51,11 +51,15 @@ public struct ReloadService: Service, CustomStringConvertible {
                          metadata: ["keys": "\(blocked.joined(separator: ","))"])
             return false
         }
-        live.replace(with: new)
-        logger.notice("configuration reloaded", metadata: [
+        let channels = live.replace(with: new)
+        // Channel names only: a URL or secret never reaches the log. The deliverer retries the
+        // alerts waiting for an added or changed channel at its next round.
+        var metadata: Logger.Metadata = [
             "poll_interval": "\(new.rollup.pollInterval.compactDescription)", "log_level": "\(new.log.level.rawValue)",
             "retention_interval": "\(new.retention.interval.compactDescription)",
-        ])
+        ]
+        if !channels.isEmpty { metadata["channels_changed"] = "\(channels.summary)" }
+        logger.notice(channels.isEmpty ? "configuration reloaded" : "configuration reloaded; channels \(channels.summary)", metadata: metadata)
         return true
     }
 

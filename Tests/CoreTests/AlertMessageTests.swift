@@ -30,8 +30,10 @@ import Testing
 
     @Test func theJSONDocumentHasEveryKeyAndExactMoney() throws {
         let body = try #require(try JSONSerialization.jsonObject(with: AlertMessage.jsonBody(alert())) as? [String: Any])
-        #expect(Set(body.keys) == ["type", "alert_id", "created_at", "budget", "period", "threshold_percent", "spend_usd",
-                                   "percent_of_limit", "forecast_usd", "text"])
+        #expect(Set(body.keys) == ["type", "alert_id", "alert_ids", "created_at", "budget", "period", "threshold_percent",
+                                   "thresholds_percent", "spend_usd", "percent_of_limit", "forecast_usd", "text"])
+        #expect(body["alert_ids"] as? [String] == ["rollupd-budget-7-1793491200-t80"])
+        #expect(body["thresholds_percent"] as? [Int] == [80])
         #expect(body["type"] as? String == "budget.threshold")
         #expect(body["spend_usd"] as? String == "1234.5")
         #expect(body["percent_of_limit"] as? String == "82.30")
@@ -44,6 +46,41 @@ import Testing
         let bytes = String(decoding: AlertMessage.jsonBody(alert()), as: UTF8.self)
         #expect(bytes.hasPrefix(#"{"alert_id":"#), "\(bytes)")
         #expect(bytes.hasSuffix(#""type":"budget.threshold"}"#), "\(bytes)")
+    }
+
+    /// Three thresholds crossed together: one sentence naming each, the latest spend, one
+    /// webhook-id; the JSON lists every alert it carries.
+    @Test func aMessageForSeveralThresholdsNamesEachOfThem() throws {
+        let alerts = [50, 80, 100].enumerated().map { index, threshold in
+            var alert = alert(threshold: threshold, spend: "180.5")
+            alert.rowID = Int64(index + 1)
+            alert.alertID = "rollupd-budget-7-1793491200-t\(threshold)"
+            alert.limitUSD = "100"
+            return alert
+        }
+        let batch = try #require(AlertBatch.messages(from: alerts).first)
+        #expect(batch.messageID == "rollupd-budget-7-1793491200-t50-t80-t100")
+        #expect(AlertMessage.text(batch) == "Budget \"Acme <prod> & co\" (project acme) crossed 50%, 80% and 100% of its limit for November 2026 (Europe/Berlin): $180.50 of $100.00 spent (180.50%).")
+        let body = try #require(try JSONSerialization.jsonObject(with: AlertMessage.jsonBody(batch)) as? [String: Any])
+        #expect(body["alert_id"] as? String == batch.messageID)
+        #expect(body["alert_ids"] as? [String] == alerts.map(\.alertID))
+        #expect(body["thresholds_percent"] as? [Int] == [50, 80, 100])
+        #expect(body["threshold_percent"] as? Int == 100)
+        let slack = try #require(try JSONSerialization.jsonObject(with: AlertMessage.slackBody(batch)) as? [String: Any])
+        #expect(slack["text"] as? String == AlertMessage.text(batch))
+        #expect(AlertMessage.text(AlertBatch(messageID: "x", alerts: Array(alerts.prefix(2)))).contains("crossed 50% and 80% of its limit"))
+    }
+
+    /// A channel test can never be mistaken for an alert, in either format.
+    @Test func theTestMessageSaysItIsATest() throws {
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let id = ChannelTestMessage.id(channel: "ops", at: now)
+        #expect(id == "rollupd-test-ops-1795000000000")
+        let json = try #require(try JSONSerialization.jsonObject(with: ChannelTestMessage.body(channel: "ops", format: .json, id: id, at: now)) as? [String: Any])
+        #expect(json["type"] as? String == "rollupd.test")
+        #expect((json["text"] as? String)?.contains("not a budget alert") == true)
+        let slack = try #require(try JSONSerialization.jsonObject(with: ChannelTestMessage.body(channel: "ops", format: .slack, id: id, at: now)) as? [String: Any])
+        #expect((slack["text"] as? String)?.hasPrefix("Test message from rollupd") == true)
     }
 
     @Test func redirectsAreNotFollowedButRecordedAsFailures() {

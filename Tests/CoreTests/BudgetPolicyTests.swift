@@ -28,6 +28,14 @@ import Testing
         #expect(DeliveryPolicy.parseRetryAfter("soon", now: now) == nil)
     }
 
+    /// A 503 with Retry-After asks for the same pause as a 429; without it, backoff applies.
+    @Test func serviceUnavailableHonoursRetryAfterToo() {
+        #expect(policy.outcome(status: 503, retryAfter: "20", error: nil, attempts: 1, age: .zero, now: now, jitter: 0.5)
+                == .retry(after: .seconds(20), reason: "HTTP 503"))
+        #expect(policy.outcome(status: 500, retryAfter: "20", error: nil, attempts: 1, age: .zero, now: now, jitter: 0.999_999)
+                == .retry(after: .seconds(1), reason: "HTTP 500"))
+    }
+
     @Test func anAlertPastItsMaximumAgeFails() {
         guard case .failed(let reason) = policy.outcome(status: 500, retryAfter: nil, error: nil, attempts: 9, age: .seconds(3590), now: now, jitter: 0.5) else {
             Issue.record("past the maximum age the alert fails"); return

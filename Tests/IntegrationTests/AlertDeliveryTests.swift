@@ -12,13 +12,15 @@ import Glibc
 @Suite struct AlertDeliveryTests {
     static let secret = "whsec_" + Data("rollupd-test-signing-key-0123456789".utf8).base64EncodedString()
 
-    /// Three thresholds crossed at once reach the JSON channel as three signed messages, a
-    /// second or more apart, each once; the Slack channel gets its own budget's alert as text
-    /// plus blocks; neither URL nor secret appears in the log.
+    /// Three thresholds crossed at once reach the JSON channel as one signed message naming all
+    /// three, whose three rows are marked delivered by it; a second budget's alert follows a
+    /// second or more later (alerts.min_interval per channel); the Slack channel gets its own
+    /// budget's alert as text plus blocks; neither URL nor secret appears in the log.
     @Test(.timeLimit(.minutes(2)))
     func signedAlertsArriveOnceEachPacedPerChannel() async throws {
         try await withScenario(
-            budgets: [("Daily <all> & more", "10", "{50,80,100}", "default"), ("Ops daily", "20", "{50}", "ops")], spend: "11",
+            budgets: [("Daily <all> & more", "10", "{50,80,100}", "default"), ("Ops daily", "20", "{50}", "ops"),
+                      ("Second", "10", "{100}", "default")], spend: "11",
             settings: ["alerts.min_interval": "1s"],
             channels: { url in [
                 "default": ["url": url, "format": "json", "signing_secret": Self.secret],
@@ -29,26 +31,33 @@ import Glibc
             _ = try await setup.run { try $0.query("CREATE EXTENSION IF NOT EXISTS pgcrypto") }
             let daemon = try DaemonProcess(["run", "--config", config])
             defer { daemon.sigkill() }
-            let requests = try await receiver.waitForRequests(4)
+            let requests = try await receiver.waitForRequests(3)
             try await Task.sleep(for: .seconds(1.5))  // nothing more may come
-            #expect(receiver.requests.count == 4, "\(daemon.stderrText)")
+            #expect(receiver.requests.count == 3, "\(daemon.stderrText)")
 
             let json = requests.filter { $0.headers["webhook-id"] != nil }
             let slack = requests.filter { $0.headers["webhook-id"] == nil }
-            #expect(json.count == 3)
+            #expect(json.count == 2)
             #expect(slack.count == 1)
             let recorded = try await setup.run { connection in
-                try connection.query("SELECT alert_id, status, attempts FROM rollupd.budget_alerts WHERE budget_id = $1 ORDER BY threshold", [budget])
-                    .rows.map { "\(try $0.string(0))|\(try $0.string(1))|\(try $0.int(2))" }
+                try connection.query("""
+                    SELECT alert_id, status, attempts, message_id FROM rollupd.budget_alerts WHERE budget_id = $1 ORDER BY threshold
+                    """, [budget]).rows.map { (try $0.string(0), "\(try $0.string(1))|\(try $0.int(2))|\(try $0.string(3))") }
             }
-            #expect(Set(json.compactMap(\.webhookID).map { "\($0)|delivered|1" }) == Set(recorded))
+            let grouped = try #require(json.first { ($0.json?["thresholds_percent"] as? [Int])?.count == 3 })
+            let groupID = try #require(grouped.webhookID)
+            #expect(groupID == "rollupd-budget-\(budget)-\(recorded.first.map { $0.0.split(separator: "-")[3] } ?? "")-t50-t80-t100")
+            #expect(recorded.map(\.1) == Array(repeating: "delivered|1|\(groupID)", count: 3), "three rows, delivered by one message")
+            let body = try #require(grouped.json)
+            #expect(body["alert_ids"] as? [String] == recorded.map(\.0))
+            #expect(body["thresholds_percent"] as? [Int] == [50, 80, 100])
+            #expect((body["text"] as? String)?.contains("crossed 50%, 80% and 100% of its limit") == true)
             for request in json {
                 let body = try #require(request.json)
                 #expect(body["type"] as? String == "budget.threshold")
                 #expect(body["alert_id"] as? String == request.webhookID)
                 #expect(body["spend_usd"] as? String == "11")
-                #expect([50, 80, 100].contains(body["threshold_percent"] as? Int ?? -1))
-                #expect((body["budget"] as? [String: Any])?["id"] as? Int == Int(budget))
+                #expect(body["threshold_percent"] as? Int == 100)
                 // Standard Webhooks, recomputed by pgcrypto from the raw bytes received.
                 let id = try #require(request.headers["webhook-id"]), timestamp = try #require(request.headers["webhook-timestamp"])
                 #expect(abs((Double(timestamp) ?? 0) - Date().timeIntervalSince1970) < 120)
@@ -75,8 +84,8 @@ import Glibc
 
             // The counters moved with the work, per channel.
             let samples = try MetricsTests.parse(try await MetricsTests.get("http://\(try await MetricsTests.address(of: daemon))/metrics").body)
-            #expect(MetricsTests.value(samples, "rollupd_alerts_fired_total", ["channel": "default"]) == 3)
-            #expect(MetricsTests.value(samples, "rollupd_alerts_delivered_total", ["channel": "default"]) == 3)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_fired_total", ["channel": "default"]) == 4)
+            #expect(MetricsTests.value(samples, "rollupd_alerts_delivered_total", ["channel": "default"]) == 4)
             #expect(MetricsTests.value(samples, "rollupd_alerts_delivered_total", ["channel": "ops"]) == 1)
             #expect(MetricsTests.value(samples, "rollupd_alerts_failed_total", ["channel": "default"]) == 0)
             #expect(MetricsTests.value(samples, "rollupd_alerts_pending", ["channel": "default"]) == 0)
@@ -111,7 +120,14 @@ import Glibc
             #expect(try row.int(2) == 200)
             // The row is updated before the line is logged.
             #expect(await daemon.waitForStderr(containing: "accepting alerts again", timeout: .seconds(10)))
-            #expect(daemon.stderrText.components(separatedBy: "channel 'default' is failing").count == 2, "one warning per outage")
+            let log = daemon.stderrText
+            #expect(log.components(separatedBy: "channel 'default' is failing").count == 2, "one warning per outage")
+            // Repeated once per change of cause (500 -> timeouts -> 429), in sentences, not type names.
+            #expect(log.contains("channel 'default' is failing (HTTP 500)"), "\(log)")
+            #expect(log.contains("is still failing, now timed out after 1 s (alerts.request_timeout) (was HTTP 500)"), "\(log)")
+            #expect(log.contains("is still failing, now HTTP 429 (was timed out after 1 s"), "\(log)")
+            #expect(log.components(separatedBy: "is still failing").count == 3, "the two timeouts are one cause")
+            #expect(!log.contains("HTTPClientError") && !log.contains("deadlineExceeded"))
         }
     }
 
@@ -157,7 +173,8 @@ import Glibc
     }
 
     /// Alerts recorded while the endpoint is down survive a SIGKILL; after it, two instances
-    /// start together and the endpoint recovers: every alert is accepted exactly once.
+    /// start together and the endpoint recovers: every alert is accepted exactly once, each
+    /// budget's three in one message.
     @Test(.timeLimit(.minutes(2)))
     func alertsPendingAcrossSigkillAreDeliveredExactlyOnceByOneOfTwoInstances() async throws {
         try await withScenario(
@@ -165,8 +182,11 @@ import Glibc
             settings: ["alerts.retry_max_delay": "1s", "alerts.min_interval": "100ms"], then: .status(503)
         ) { receiver, setup, config, _ in
             let first = try DaemonProcess(["run", "--config", config])
-            // All 12 alerts recorded, each tried at least once against the dead endpoint.
-            _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE attempts > 0) FROM rollupd.budget_alerts") { try $0.int(0) == 12 }
+            // All 12 alerts recorded, the first message tried against the dead endpoint (the
+            // others wait behind it: the channel is paused between attempts).
+            _ = try await waitForRow(setup, "SELECT count(*), count(*) FILTER (WHERE attempts > 0) FROM rollupd.budget_alerts") {
+                try $0.int(0) == 12 && $0.int(1) >= 3
+            }
             first.sigkill()
             _ = await first.waitForExit(timeout: .seconds(10))
             let beforeRestart = receiver.requests.count
@@ -179,14 +199,17 @@ import Glibc
             _ = try await waitForRow(setup, "SELECT count(*) FILTER (WHERE status = 'delivered') FROM rollupd.budget_alerts") { try $0.int(0) == 12 }
             try await Task.sleep(for: .seconds(2))
 
-            let accepted = receiver.requests.filter(\.accepted).compactMap { $0.json?["alert_id"] as? String }
+            // Each budget's three thresholds went out as one message; every row was carried once.
+            let accepted = receiver.requests.filter(\.accepted).compactMap(\.json)
+            let carried = accepted.flatMap { $0["alert_ids"] as? [String] ?? [] }
             let recorded = try await setup.run { connection in
                 try connection.query("SELECT alert_id FROM rollupd.budget_alerts").rows.map { try $0.string(0) }
             }
-            #expect(beforeRestart >= 12)
-            #expect(accepted.count == 12, "\(second.stderrText)\n\(third.stderrText)")
-            #expect(Set(accepted) == Set(recorded))
-            let deliverers = [second, third].filter { $0.stderrText.contains("budget alert delivered") }
+            #expect(beforeRestart >= 1)
+            #expect(accepted.count == 4, "\(second.stderrText)\n\(third.stderrText)")
+            #expect(carried.count == 12)
+            #expect(Set(carried) == Set(recorded))
+            let deliverers = [second, third].filter { $0.stderrText.contains("budget alerts delivered in one message") }
             #expect(deliverers.count == 1, "exactly one instance delivers")
         }
     }
@@ -212,8 +235,8 @@ import Glibc
             let setup = database.session(label: "setup")
             defer { Task { await setup.close() } }
             let ids = try await setup.run { connection in
-                let ids = try budgets.map { try insertBudget(on: connection, name: $0.name, limit: $0.limit, thresholds: $0.thresholds, channel: $0.channel) }
-                try insertSpend(on: connection, usd: spend)
+                let ids = try budgets.map { try Self.insertBudget(on: connection, name: $0.name, limit: $0.limit, thresholds: $0.thresholds, channel: $0.channel) }
+                try Self.insertSpend(on: connection, usd: spend)
                 return ids
             }
             try await body(receiver, setup, config, ids)
@@ -232,18 +255,20 @@ import Glibc
     }
 }
 
-@discardableResult
-private func insertBudget(on connection: PGConnection, name: String, limit: String, thresholds: String, channel: String) throws -> Int64 {
-    try connection.query("""
-        INSERT INTO rollupd.budgets (name, scope, period, limit_usd, thresholds, channel) VALUES ($1, 'global', 'day', $2::numeric, $3::int[], $4)
-        RETURNING id
-        """, [name, limit, thresholds, channel]).singleRow("budget").int64(0)
-}
+extension AlertDeliveryTests {
+    @discardableResult
+    static func insertBudget(on connection: PGConnection, name: String, limit: String, thresholds: String, channel: String) throws -> Int64 {
+        try connection.query("""
+            INSERT INTO rollupd.budgets (name, scope, period, limit_usd, thresholds, channel) VALUES ($1, 'global', 'day', $2::numeric, $3::int[], $4)
+            RETURNING id
+            """, [name, limit, thresholds, channel]).singleRow("budget").int64(0)
+    }
 
-/// Spend now, so today's day budgets see it.
-private func insertSpend(on connection: PGConnection, usd: String) throws {
-    try connection.query("""
-        INSERT INTO events (project_id, feature, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, trace_id, span_id, provider)
-        VALUES ('acme', 'chat', 'gpt-4o', 100, 50, 300, $1::numeric, 't', 's', 'openai')
-        """, [usd])
+    /// Spend now, so today's day budgets see it.
+    static func insertSpend(on connection: PGConnection, usd: String) throws {
+        try connection.query("""
+            INSERT INTO events (project_id, feature, model, input_tokens, output_tokens, latency_ms, estimated_cost_usd, trace_id, span_id, provider)
+            VALUES ('acme', 'chat', 'gpt-4o', 100, 50, 300, $1::numeric, 't', 's', 'openai')
+            """, [usd])
+    }
 }

@@ -6,6 +6,13 @@ public enum AlertMessage {
     /// One sentence that says everything; Slack shows it in notifications, and Mattermost and
     /// Discord's /slack endpoint show only it.
     public static func text(_ alert: BudgetAlert) -> String {
+        text(AlertBatch(messageID: alert.alertID, alerts: [alert]))
+    }
+
+    /// The sentence for a message; several thresholds are named in one ("crossed 50%, 80% and
+    /// 100% of its limit ...") with the spend of the latest.
+    public static func text(_ batch: AlertBatch) -> String {
+        let alert = batch.latest
         let budget = "Budget \"\(alert.budgetName)\" (\(scopeDescription(alert)))"
         let period = "\(alert.periodLabel) (\(alert.timeZone))"
         let spend = money(alert.spendUSD), limit = money(alert.limitUSD)
@@ -16,23 +23,33 @@ public enum AlertMessage {
         case "period_closed":
             return "\(budget): \(period) closed at \(spend) of \(limit) (\(percent(alert))%)."
         default:
-            return "\(budget) has reached \(alert.threshold)% of its limit for \(period): \(spend) of \(limit) spent (\(percent(alert))%)."
+            guard batch.alerts.count > 1 else {
+                return "\(budget) has reached \(alert.threshold)% of its limit for \(period): \(spend) of \(limit) spent (\(percent(alert))%)."
+            }
+            return "\(budget) crossed \(list(batch.alerts.map { "\($0.threshold)%" })) of its limit for \(period): "
+                + "\(spend) of \(limit) spent (\(percent(alert))%)."
         }
     }
 
     /// Slack's incoming-webhook body: `text` plus a section and a context block.
     public static func slackBody(_ alert: BudgetAlert) -> Data {
+        slackBody(AlertBatch(messageID: alert.alertID, alerts: [alert]))
+    }
+
+    public static func slackBody(_ batch: AlertBatch) -> Data {
+        let alert = batch.latest
         let emoji = switch alert.kind {
         case "forecast": ":chart_with_upwards_trend:"
         case "period_closed": ":calendar:"
         default: alert.threshold >= 100 ? ":rotating_light:" : ":warning:"
         }
+        let sentence = text(batch)
         let body = SlackBody(
-            text: text(alert),
+            text: sentence,
             blocks: [
-                .init(type: "section", text: .init(type: "mrkdwn", text: "\(emoji) \(escapeMrkdwn(text(alert)))"), elements: nil),
+                .init(type: "section", text: .init(type: "mrkdwn", text: "\(emoji) \(escapeMrkdwn(sentence))"), elements: nil),
                 .init(type: "context", text: nil, elements: [
-                    .init(type: "mrkdwn", text: escapeMrkdwn("rollupd · budget \(alert.budgetID) · alert \(alert.alertID)")),
+                    .init(type: "mrkdwn", text: escapeMrkdwn("rollupd · budget \(alert.budgetID) · alert \(batch.messageID)")),
                 ]),
             ])
         return encode(body)
@@ -40,18 +57,33 @@ public enum AlertMessage {
 
     /// rollupd's own document (README, "Alert payloads"). Money is decimal text, never a float.
     public static func jsonBody(_ alert: BudgetAlert) -> Data {
-        encode(JSONBody(
+        jsonBody(AlertBatch(messageID: alert.alertID, alerts: [alert]))
+    }
+
+    /// `alert_id` is the message's webhook-id; `alert_ids` and `thresholds_percent` list what it
+    /// carries (one entry for a single alert); spend and percent are the latest alert's.
+    public static func jsonBody(_ batch: AlertBatch) -> Data {
+        let alert = batch.latest
+        return encode(JSONBody(
             type: "budget.\(alert.kind)",
-            alertID: alert.alertID,
+            alertID: batch.messageID,
+            alertIDs: batch.alerts.map(\.alertID),
             createdAt: alert.createdAt,
             budget: .init(id: alert.budgetID, name: alert.budgetName, scope: alert.scope, scopeValue: alert.scopeValue,
                           period: alert.period, timeZone: alert.timeZone, limitUSD: alert.limitUSD, channel: alert.channel),
             period: .init(start: alert.periodStart, end: alert.periodEnd, label: alert.periodLabel),
             thresholdPercent: alert.kind == "threshold" ? alert.threshold : nil,
+            thresholdsPercent: alert.kind == "threshold" ? batch.alerts.map(\.threshold) : [],
             spendUSD: alert.spendUSD,
             percentOfLimit: percent(alert),
             forecastUSD: alert.forecastUSD,
-            text: text(alert)))
+            text: text(batch)))
+    }
+
+    /// "50%", "50% and 80%", "50%, 80% and 100%".
+    static func list(_ items: [String]) -> String {
+        guard items.count > 1 else { return items.first ?? "" }
+        return items.dropLast().joined(separator: ", ") + " and " + items[items.count - 1]
     }
 
     static func scopeDescription(_ alert: BudgetAlert) -> String {
@@ -99,7 +131,7 @@ public enum AlertMessage {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    private static func encode(_ value: some Encodable) -> Data {
+    static func encode(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding these plain structs cannot fail.
@@ -132,10 +164,11 @@ public enum AlertMessage {
             }
         }
         struct Period: Encodable { var start: String, end: String, label: String }
-        var type: String, alertID: String, createdAt: String, budget: Budget, period: Period
-        var thresholdPercent: Int?, spendUSD: String, percentOfLimit: String, forecastUSD: String?, text: String
+        var type: String, alertID: String, alertIDs: [String], createdAt: String, budget: Budget, period: Period
+        var thresholdPercent: Int?, thresholdsPercent: [Int], spendUSD: String, percentOfLimit: String, forecastUSD: String?, text: String
         enum CodingKeys: String, CodingKey {
-            case type, alertID = "alert_id", createdAt = "created_at", budget, period, thresholdPercent = "threshold_percent"
+            case type, alertID = "alert_id", alertIDs = "alert_ids", createdAt = "created_at", budget, period
+            case thresholdPercent = "threshold_percent", thresholdsPercent = "thresholds_percent"
             case spendUSD = "spend_usd", percentOfLimit = "percent_of_limit", forecastUSD = "forecast_usd", text
         }
         // Every key is always present (null when it does not apply), so receivers can rely on the shape.
@@ -143,10 +176,12 @@ public enum AlertMessage {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(type, forKey: .type)
             try container.encode(alertID, forKey: .alertID)
+            try container.encode(alertIDs, forKey: .alertIDs)
             try container.encode(createdAt, forKey: .createdAt)
             try container.encode(budget, forKey: .budget)
             try container.encode(period, forKey: .period)
             try container.encode(thresholdPercent, forKey: .thresholdPercent)
+            try container.encode(thresholdsPercent, forKey: .thresholdsPercent)
             try container.encode(spendUSD, forKey: .spendUSD)
             try container.encode(percentOfLimit, forKey: .percentOfLimit)
             try container.encode(forecastUSD, forKey: .forecastUSD)

@@ -27,12 +27,15 @@ public struct BudgetAlert: Sendable, Equatable {
     /// Seconds since the row was written.
     public var ageSeconds: Double
     public var attempts: Int
+    /// The webhook-id of the message that carries it, once a first attempt was made (AlertBatch).
+    public var messageID: String?
 
     public init(
         rowID: Int64, alertID: String, budgetID: Int64, budgetName: String, scope: String,
         scopeValue: String? = nil, period: String, timeZone: String, periodStart: String, periodEnd: String,
         periodLabel: String, kind: String, threshold: Int, limitUSD: String, spendUSD: String,
-        forecastUSD: String? = nil, channel: String, createdAt: String, ageSeconds: Double, attempts: Int
+        forecastUSD: String? = nil, channel: String, createdAt: String, ageSeconds: Double, attempts: Int,
+        messageID: String? = nil
     ) {
         self.rowID = rowID
         self.alertID = alertID
@@ -54,5 +57,6 @@ public struct BudgetAlert: Sendable, Equatable {
         self.createdAt = createdAt
         self.ageSeconds = ageSeconds
         self.attempts = attempts
+        self.messageID = messageID
     }
 }

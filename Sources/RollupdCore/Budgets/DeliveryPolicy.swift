@@ -3,7 +3,8 @@ import Foundation
 /// What to do after a webhook attempt. Pure, so every branch is tested without a network.
 public enum DeliveryOutcome: Sendable, Equatable {
     case delivered
-    /// Try again after this long.
+    /// Try again after this long; the channel takes no other message meanwhile (its alerts go out
+    /// in recorded order, and an endpoint that asked for a pause gets one).
     case retry(after: Duration, reason: String)
     /// Give up and record the alert as failed.
     case failed(reason: String)
@@ -35,7 +36,9 @@ public struct DeliveryPolicy: Sendable, Equatable {
             return .failed(reason: "\(reason): the endpoint refused the message; retrying cannot help")
         }
         var wait = backoff.delay(afterFailures: max(attempts, 1), jitter: jitter)
-        if status == 429, let retryAfter, let asked = Self.parseRetryAfter(retryAfter, now: now) {
+        // 429 and 503 with Retry-After ask for no new request to the endpoint before then
+        // (RFC 6585, RFC 9110): the caller pauses the whole channel for `wait`, not one alert.
+        if status == 429 || status == 503, let retryAfter, let asked = Self.parseRetryAfter(retryAfter, now: now) {
             wait = max(asked, wait)
         }
         guard age + wait <= maximumAge else {

@@ -15,6 +15,8 @@ final class WebhookReceiver: Sendable {
 
         var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] }
         var webhookID: String? { headers["webhook-id"] }
+        /// The message's id from rollupd's JSON body (`alert_id`; the webhook-id when signed).
+        var messageID: String? { json?["alert_id"] as? String }
         /// Answered with a 2xx: the sender may count it delivered.
         var accepted: Bool {
             switch reply {
