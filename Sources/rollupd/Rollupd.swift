@@ -6,7 +6,7 @@ struct Rollupd: AsyncParsableCommand {
         commandName: "rollupd",
         abstract: "Keeps cost and analytics rollups of an LLM product's PostgreSQL events current.",
         version: rollupdVersion,
-        subcommands: [Run.self, Once.self, Migrate.self, Rebuild.self, RetentionCommand.self, PrepareSource.self, CheckConfig.self, CheckDB.self, Grants.self, UninstallCommand.self, Status.self],
+        subcommands: [Run.self, Once.self, Migrate.self, Rebuild.self, RetentionCommand.self, PrepareSource.self, CheckConfig.self, CheckDB.self, Grants.self, UninstallCommand.self, Status.self, BudgetCommand.self, ChannelCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -45,10 +45,7 @@ public struct BudgetEvaluator: Sendable {
     /// - Parameter now: the evaluation instant (tests move it across period boundaries).
     public func evaluate(at now: Date = Date(), on connection: PGConnection) throws -> BudgetEvaluationReport {
         let started = ContinuousClock.now
-        let result = try connection.query(Self.evaluateSQL, [
-            now.timeIntervalSince1970, defaultTimeZone, defaultTimeZone, settings.forecastAfterDays,
-            settings.weekStartsOnSunday, settings.periodClosedNotice,
-        ], context: "evaluate budgets")
+        let result = try connection.query(Self.evaluateSQL, [now.timeIntervalSince1970] + parameters, context: "evaluate budgets")
         var recorded: [RecordedAlert] = []
         var evaluated = 0
         for row in result.rows {
@@ -60,12 +57,38 @@ public struct BudgetEvaluator: Sendable {
         return BudgetEvaluationReport(budgetsEvaluated: evaluated, recorded: recorded, duration: ContinuousClock.now - started)
     }
 
+    var parameters: [any PGParameter] {
+        [defaultTimeZone, defaultTimeZone, settings.forecastAfterDays, settings.weekStartsOnSunday, settings.periodClosedNotice]
+    }
+
+    /// Every enabled budget's spend in its current period, as the evaluation computes it, without
+    /// recording anything (`rollupd budget list`).
+    public func currentSpend(at now: Date = Date(), on connection: PGConnection) throws -> [Int64: (spend: String, periodStart: String, periodEnd: String)] {
+        var spend: [Int64: (spend: String, periodStart: String, periodEnd: String)] = [:]
+        for row in try connection.query("""
+            WITH \(Self.spendCTEs)
+            SELECT id, trim_scale(spend)::text, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   to_char(period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            FROM evaluated WHERE NOT closed
+            """, [now.timeIntervalSince1970] + parameters, context: "budget spend").rows {
+            spend[try row.int64(0)] = (try row.string(1), try row.string(2), try row.string(3))
+        }
+        return spend
+    }
+
     /// $1 now (epoch seconds), $2 default zone, $3 the zone of cost_aggregates' day buckets,
     /// $4 forecast after days, $5 weeks start on Sunday, $6 period-closed notices.
     static let evaluateSQL = """
-        WITH budget AS (
+        WITH \(spendCTEs), due AS (\(dueSQL)
+        """
+
+    /// Each enabled budget's spend in its current period (and, with $6, the period just ended),
+    /// ending in `evaluated`.
+    static let spendCTEs = """
+        budget AS (
             SELECT b.id, b.name, b.scope, coalesce(b.scope_value, '') AS value, b.scope_value, b.period, b.limit_usd,
-                   b.thresholds, b.channel, coalesce(b.time_zone, $2::text) AS zone, to_timestamp($1::float8) AS at
+                   b.thresholds, b.channel, coalesce(b.time_zone, $2::text) AS zone, to_timestamp($1::float8) AS at,
+                   $4::float8 AS forecast_after_days
             FROM rollupd.budgets b WHERE b.enabled
         ), calendar AS (
             -- Each distinct (period, zone) once: its current period and the one before, as
@@ -161,7 +184,11 @@ public struct BudgetEvaluator: Sendable {
             LEFT JOIN user_spend us ON p.scope = 'user' AND us.id = p.id AND us.closed = p.closed
             LEFT JOIN group_spend gs ON p.scope <> 'user' AND gs.scope = p.scope AND gs.value = p.value
                                     AND gs.period = p.period AND gs.zone = p.zone AND gs.closed = p.closed
-        ), due AS (
+        )
+        """
+
+    /// The alerts due, inserted once each; continues `spendCTEs` inside `due AS (`.
+    static let dueSQL = """
             SELECT e.*, 'threshold' AS kind, t.threshold, NULL::numeric AS forecast
             FROM evaluated e CROSS JOIN LATERAL unnest(e.thresholds) AS t(threshold)
             WHERE NOT e.closed AND e.spend > 0 AND e.spend * 100 >= t.threshold * e.limit_usd
@@ -171,7 +198,7 @@ public struct BudgetEvaluator: Sendable {
                    round(e.spend * extract(epoch FROM e.period_end - e.period_start) / extract(epoch FROM e.at - e.period_start), 6)
             FROM evaluated e
             WHERE NOT e.closed AND e.spend < e.limit_usd AND e.at > e.period_start
-              AND e.at - e.period_start >= $4::float8 * interval '1 day'
+              AND e.at - e.period_start >= e.forecast_after_days * interval '1 day'
               AND e.spend * extract(epoch FROM e.period_end - e.period_start) > e.limit_usd * extract(epoch FROM e.at - e.period_start)
             UNION ALL
             SELECT e.*, 'period_closed', 0, NULL FROM evaluated e WHERE e.closed
