@@ -21,7 +21,7 @@ struct AnalyticsRollup: SourceRollup {
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
         let row = try connection.query(
-            Self.applySQL, window.parameters, context: "roll up analytics_events"
+            Self.applySQL(window.key), window.parameters, context: "roll up analytics_events"
         ).singleRow("roll up analytics_events")
         let touchedHours = try row.string(3)
         if touchedHours != "{}" {
@@ -30,7 +30,7 @@ struct AnalyticsRollup: SourceRollup {
         return ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
     }
 
-    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, key: AdoptionKey, on connection: PGConnection) throws -> Int64 {
         let hours = try connection.query(Self.rebuildSQL, [range.from, range.to], context: "rebuild hourly tallies: clear")
             .singleRow("rebuild hourly tallies").string(0)
         try connection.query(Self.retallySQL, [range.from, range.to, horizon], context: "rebuild hourly tallies")
@@ -63,19 +63,19 @@ struct AnalyticsRollup: SourceRollup {
     /// The columns a row contributes, the same for live rows and saved old versions.
     /// Empty tool names and riskModes count as absent.
     /// $1 watermark, $2 horizon, $3 first pass. Returns added, removed, tallies touched, touched hours.
-    static let applySQL = """
+    static func applySQL(_ key: AdoptionKey) -> String { """
         WITH consumed AS (
-            \(ChangeLog.consume("rollupd.analytics_changes"))
+            \(ChangeLog.consume("rollupd.analytics_changes", key: key))
         ), contributions AS (
             SELECT date_trunc('hour', occurred_at, 'UTC') AS hour, session_id, event_type,
                    nullif(tool_name, '') AS tool, nullif(properties ->> 'riskMode', '') AS risk, 1 AS sign
             FROM analytics_events
-            WHERE \(XidWindow.predicate)
+            WHERE \(XidWindow.predicate(key))
             UNION ALL
             SELECT date_trunc('hour', occurred_at, 'UTC'), session_id, event_type,
                    nullif(tool_name, ''), nullif(risk_mode, ''), -1
             FROM consumed
-            WHERE coalesce(old_xid, '0'::xid8) < $1::xid8
+            WHERE \(key.counted())
         ), fine AS (
             SELECT hour, session_id, event_type, tool, risk, sum(sign) AS n,
                    count(*) FILTER (WHERE sign > 0) AS added, count(*) FILTER (WHERE sign < 0) AS removed
@@ -87,6 +87,7 @@ struct AnalyticsRollup: SourceRollup {
                (SELECT count(*) FROM dimension_up) + (SELECT count(*) FROM session_up),
                ARRAY(SELECT DISTINCT hour FROM fine)::text
         """
+    }
 
     /// $1 touched hours (timestamptz[] literal). Drops zero tallies and rewrites each hour's
     /// hourly_rollups row from its tallies, or deletes it when the hour has no events left.

@@ -8,23 +8,26 @@ import Postgres
 /// statements as the transaction-local setting `rollupd.change_limit` (empty: all), so the four
 /// rollups' statements keep their parameters.
 enum ChangeLog {
-    /// The DELETE ... RETURNING that consumes a built-in source's change table.
-    static func consume(_ table: String) -> String {
+    /// The DELETE ... RETURNING that consumes a built-in source's change table (which rows: see
+    /// AdoptionKey.consumable).
+    static func consume(_ table: String, key: AdoptionKey) -> String {
         """
         DELETE FROM \(table) WHERE change_id IN (
-                SELECT change_id FROM \(table) ORDER BY change_id
+                SELECT change_id FROM \(table) WHERE \(key.consumable) ORDER BY change_id
                 LIMIT nullif(current_setting('rollupd.change_limit', true), '')::bigint)
             RETURNING *
         """
     }
 
     /// The same for the configured sources' shared table; $4 is the source name.
-    static let consumeSource = """
+    static func consumeSource(key: AdoptionKey) -> String {
+        """
         DELETE FROM rollupd.source_changes WHERE change_id IN (
-                SELECT change_id FROM rollupd.source_changes WHERE source = $4 ORDER BY change_id
+                SELECT change_id FROM rollupd.source_changes WHERE source = $4 AND \(key.consumable) ORDER BY change_id
                 LIMIT nullif(current_setting('rollupd.change_limit', true), '')::bigint)
             RETURNING old_xid, old_row
         """
+    }
 
     /// Sets the bound for the rest of the transaction: nil consumes every visible change row.
     static func limit(_ rows: Int?, on connection: PGConnection) throws {

@@ -19,7 +19,7 @@ struct ConfiguredCostRollup: ConfiguredRollup {
     }
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
-        var mapping = SourceMapping(definition)
+        var mapping = SourceMapping(definition, key: window.key)
         let columns = Self.columns(&mapping)
         let parameters = mapping.parameters(window, timeZone: timeZone)
         let name = definition.name
@@ -85,7 +85,7 @@ struct ConfiguredCostRollup: ConfiguredRollup {
     static func applySQL(mapping: SourceMapping, columns: String) -> String {
         """
         WITH consumed AS (
-            \(SourceMapping.consumedSQL)
+            \(mapping.consumedSQL)
         ), mapped AS (
         \(mapping.rows(columns))
         ), \(pricedSQL), fine AS (

@@ -15,13 +15,13 @@ struct CostRollup: SourceRollup {
 
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts {
         let row = try connection.query(
-            Self.applySQL, window.parameters + [timeZone],
+            Self.applySQL(window.key), window.parameters + [timeZone],
             context: "roll up events"
         ).singleRow("roll up events")
         try Self.dropEmptied(costIDs: try row.string(3), userIDs: try row.string(5), on: connection)
         var counts = ApplyCounts(added: try row.int64(0), removed: try row.int64(1), bucketsTouched: try row.int64(2))
         if try row.int64(4) > 0 {
-            try counts.recordRejected(Self.rejectSQL, window.parameters, source: "events", on: connection)
+            try counts.recordRejected(Self.rejectSQL(window.key), window.parameters, source: "events", on: connection)
         }
         return counts
     }
@@ -39,7 +39,7 @@ struct CostRollup: SourceRollup {
         }
     }
 
-    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64 {
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, key: AdoptionKey, on connection: PGConnection) throws -> Int64 {
         try connection.query(Self.rebuildClearSQL, [range.from, range.to, timeZone], context: "rebuild cost_aggregates: clear")
         let rebuilt = try connection.query(Self.rebuildSQL, [range.from, range.to, timeZone, horizon], context: "rebuild cost_aggregates")
         try SourceContributions.restoreCost(range: range, timeZone: timeZone, on: connection)
@@ -49,21 +49,21 @@ struct CostRollup: SourceRollup {
     /// $1 watermark, $2 horizon, $3 first pass, $4 time zone.
     /// New rows count +1, consumed old versions -1 (only if they had been counted: old_xid below
     /// the watermark). Aggregated once by (keys, hour, day), then upserted into both periods.
-    static let applySQL = """
+    static func applySQL(_ key: AdoptionKey) -> String { """
         WITH consumed AS (
-            \(ChangeLog.consume("rollupd.event_changes"))
+            \(ChangeLog.consume("rollupd.event_changes", key: key))
         ), contributions AS (
             SELECT id::text AS row_id, project_id, feature, model, user_id, created_at,
                    input_tokens::bigint AS input_tokens, output_tokens::bigint AS output_tokens,
                    latency_ms::bigint AS latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd)::numeric AS cost, 1 AS sign
             FROM events
-            WHERE \(XidWindow.predicate)
+            WHERE \(XidWindow.predicate(key))
             UNION ALL
             SELECT row_id, project_id, feature, model, user_id, created_at, input_tokens, output_tokens, latency_ms,
                    coalesce(verified_cost_usd, estimated_cost_usd), -1
             FROM consumed
-            WHERE coalesce(old_xid, '0'::xid8) < $1::xid8
+            WHERE \(key.counted())
         ), fine AS (
             SELECT valid, project_id, feature, model, user_id, hour, day, GROUPING(user_id) = 0 AS per_user,
                    sum(sign * cost) AS cost,
@@ -96,17 +96,18 @@ struct CostRollup: SourceRollup {
                coalesce((SELECT sum(added) FROM fine WHERE NOT valid AND NOT per_user), 0)::bigint,
                ARRAY(SELECT id FROM user_day_up WHERE call_count = 0)::text
         """
+    }
 
     /// Records the window's invalid new rows, once each, and returns the ids recorded for the first
     /// time. Run only when the pass saw some: the same snapshot finds the same rows, and the
     /// common pass need not carry every row id through its aggregation.
     /// $1 watermark, $2 horizon, $3 first pass.
-    static let rejectSQL = """
+    static func rejectSQL(_ key: AdoptionKey) -> String { """
         WITH rejected AS (
             INSERT INTO rollupd.rejected_rows (source, row_id, reason)
             SELECT 'events', id::text, 'negative or missing tokens, latency, cost or key'
             FROM events
-            WHERE \(XidWindow.predicate)
+            WHERE \(XidWindow.predicate(key))
               AND NOT rollupd.cost_row_is_valid(input_tokens, output_tokens, latency_ms,
                   coalesce(verified_cost_usd, estimated_cost_usd), project_id, feature, model, created_at)
             ON CONFLICT DO NOTHING
@@ -115,6 +116,7 @@ struct CostRollup: SourceRollup {
         SELECT (SELECT count(*) FROM rejected),
                (SELECT string_agg(row_id, ', ') FROM (SELECT row_id FROM rejected LIMIT 100) AS shown)
         """
+    }
 
     /// Adds `fine`'s deltas to one period's buckets; avg_latency is recomputed from the sums.
     static func upsert(period: String, bucket: String) -> String {

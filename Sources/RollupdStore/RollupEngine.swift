@@ -41,6 +41,26 @@ public struct PassReport: Sendable {
     public var remaining: Bool = false
 }
 
+extension PassReport {
+    /// Folds the next transaction of the same pass into this report.
+    mutating func add(_ next: PassReport) {
+        counts.added += next.counts.added
+        counts.removed += next.counts.removed
+        counts.bucketsTouched += next.counts.bucketsTouched
+        counts.rejectedCount += next.counts.rejectedCount
+        counts.unpriced += next.counts.unpriced
+        if !next.counts.newlyRejectedIDs.isEmpty {
+            counts.newlyRejectedIDs += (counts.newlyRejectedIDs.isEmpty ? "" : ", ") + next.counts.newlyRejectedIDs
+        }
+        rebuiltBuckets = next.rebuiltBuckets ?? rebuiltBuckets
+        horizon = next.horizon
+        duration += next.duration
+        freshAsOf = next.freshAsOf
+        number = next.number
+        remaining = next.remaining
+    }
+}
+
 /// Runs passes: each one transaction that counts what committed since the last pass, consumes
 /// the change log, and advances the watermark, so a crash at any instant leaves the rollups as
 /// they were before the pass or as they are after it.
@@ -77,7 +97,13 @@ public struct RollupEngine: Sendable {
     /// passes find nothing. Otherwise, and always in the other modes, the locking pass.
     public func pass(_ source: RollupSource, mode: Mode = .incremental, on connection: PGConnection, maxAttempts: Int = 5) throws -> PassReport {
         if mode == .incremental, let idle = try idleReport(source, on: connection) { return idle }
-        return try lockedPass(source, mode: mode, on: connection, maxAttempts: maxAttempts)
+        var report = try lockedPass(source, mode: mode, on: connection, maxAttempts: maxAttempts)
+        // Unbounded, only the transaction that adopted the pre-existing rows leaves work behind:
+        // the rest goes in the next, so one pass is still everything below the horizon.
+        if maxRowsPerTransaction == nil && report.remaining {
+            report.add(try lockedPass(source, mode: .incremental, on: connection, maxAttempts: maxAttempts))
+        }
+        return report
     }
 
     /// The pass proper, retried on a serialization conflict (another pass, `once` or `rebuild`
@@ -110,6 +136,11 @@ public struct RollupEngine: Sendable {
         var report = try lockedPass(source, mode: mode, on: connection)
         try progress(report, connection)
         var last = report
+        // A rebuild waits for the adoption of pre-existing rows to end (it recounts what the
+        // rollups count); it is asked again until a transaction has done it.
+        var pending = mode
+        if case .rebuild = mode, report.rebuiltBuckets != nil { pending = .incremental }
+        if mode == .reset { pending = .incremental }
         while last.remaining || (UInt64(report.horizon) ?? 0) < (UInt64(target) ?? 0) {
             if last.remaining {
                 waitingSince = ContinuousClock.now
@@ -119,21 +150,11 @@ public struct RollupEngine: Sendable {
                 }
                 usleep(20_000)
             }
-            let next = try lockedPass(source, mode: .incremental, on: connection)
+            let next = try lockedPass(source, mode: pending, on: connection)
+            if next.rebuiltBuckets != nil { pending = .incremental }
             try progress(next, connection)
             last = next
-            report.counts.added += next.counts.added
-            report.counts.removed += next.counts.removed
-            report.counts.bucketsTouched += next.counts.bucketsTouched
-            report.counts.rejectedCount += next.counts.rejectedCount
-            if !next.counts.newlyRejectedIDs.isEmpty {
-                report.counts.newlyRejectedIDs += (report.counts.newlyRejectedIDs.isEmpty ? "" : ", ") + next.counts.newlyRejectedIDs
-            }
-            report.horizon = next.horizon
-            report.duration += next.duration
-            report.freshAsOf = next.freshAsOf
-            report.number = next.number
-            report.remaining = next.remaining
+            report.add(next)
         }
         return report
     }
@@ -156,7 +177,8 @@ public struct RollupEngine: Sendable {
             // is the one every later statement sees. FOR UPDATE serialises passes per source.
             let rows = try connection.query("""
                 SELECT s.watermark::text, s.initialized, s.day_time_zone, \(Self.horizonSQL)::text,
-                       extract(epoch FROM \(Self.freshAsOfSQL)), coalesce(extract(epoch FROM s.fresh_as_of), 0)
+                       extract(epoch FROM \(Self.freshAsOfSQL)), coalesce(extract(epoch FROM s.fresh_as_of), 0),
+                       s.adopting, s.adopted_through
                 FROM rollupd.sources s WHERE s.source = $1 FOR UPDATE
                 """, [source.rawValue], context: "read \(source.rawValue) watermark")
             // `prepare-source` creates a configured source's row together with its triggers.
@@ -177,18 +199,45 @@ public struct RollupEngine: Sendable {
             if initialized, rollup.usesTimeZone, let stored = state[2], stored != timeZone {
                 throw RollupError.timeZoneChanged(source: source, stored: stored, configured: timeZone)
             }
-            if !initialized { try rollup.clearAll(on: connection) }
-            let from = initialized ? try state.string(0) : "0"
-            let bound = try self.bound(source, from: from, horizon: horizon, on: connection)
-            try ChangeLog.limit(bound.changeLimit, on: connection)
-            let window = XidWindow(from: from, to: bound.to, includePreexisting: !initialized)
-            let counts = try rollup.apply(window, timeZone: timeZone, on: connection)
+            let key = try AdoptionKey.lookup(source, on: connection)
+            var adopting = try state.bool(6)
+            var adoptedThrough = state[7]
+            if !initialized {
+                try rollup.clearAll(on: connection)
+                adopting = true
+                adoptedThrough = nil
+            }
+            let counts: ApplyCounts
             var rebuilt: Int64?
-            if case .rebuild(let range) = mode {
-                rebuilt = try rollup.rebuild(range, horizon: bound.to, timeZone: timeZone, on: connection)
+            let watermark: String
+            let remaining: Bool
+            if adopting {
+                // Rows from before rollupd, in key order; the xids wait until they are all in.
+                let range = try key.nextRange(source, after: adoptedThrough, limit: maxRowsPerTransaction, on: connection)
+                try AdoptionKey.set(range, after: adoptedThrough, on: connection)
+                try ChangeLog.limit(nil, on: connection)
+                counts = try rollup.apply(XidWindow(from: "0", to: "0", includePreexisting: true, key: key), timeZone: timeZone, on: connection)
+                adoptedThrough = range.hi ?? adoptedThrough
+                adopting = !range.last
+                // Once every such row is in, a watermark of 1 (below every real xid) makes their old
+                // versions count as counted (coalesce(old_xid, 0) < 1) and no xid row yet.
+                watermark = range.last ? "1" : "0"
+                remaining = true
+            } else {
+                try AdoptionKey.set(nil, after: nil, on: connection)
+                let from = try state.string(0)
+                let bound = try self.bound(source, from: from, horizon: horizon, on: connection)
+                try ChangeLog.limit(bound.changeLimit, on: connection)
+                counts = try rollup.apply(XidWindow(from: from, to: bound.to, includePreexisting: false, key: key),
+                                          timeZone: timeZone, on: connection)
+                if case .rebuild(let range) = mode {
+                    rebuilt = try rollup.rebuild(range, horizon: bound.to, timeZone: timeZone, key: key, on: connection)
+                }
+                watermark = bound.to
+                remaining = bound.remaining
             }
             // Everything committed before fresh_as_of is rolled up only once the horizon is reached.
-            let freshAsOf = bound.remaining ? try state.double(5) : try state.double(4)
+            let freshAsOf = remaining ? try state.double(5) : try state.double(4)
             let duration = ContinuousClock.now - started
             let pass = try connection.query("""
                 UPDATE rollupd.sources SET
@@ -196,14 +245,15 @@ public struct RollupEngine: Sendable {
                     last_pass_started_at = now(), last_pass_duration_ms = $4,
                     last_pass_added = $5, last_pass_removed = $6, last_pass_rejected = $7,
                     caught_up_at = CASE WHEN $9 THEN caught_up_at ELSE now() END, total_passes = total_passes + 1,
-                    fresh_as_of = CASE WHEN $9 THEN fresh_as_of ELSE to_timestamp($8::float8) END
+                    fresh_as_of = CASE WHEN $9 THEN fresh_as_of ELSE to_timestamp($8::float8) END,
+                    adopting = $10, adopted_through = $11
                 WHERE source = $1
                 RETURNING total_passes
-                """, [source.rawValue, bound.to, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
-                      counts.added, counts.removed, counts.rejectedCount, freshAsOf, bound.remaining],
+                """, [source.rawValue, watermark, rollup.usesTimeZone ? timeZone : nil, duration.seconds * 1000,
+                      counts.added, counts.removed, counts.rejectedCount, freshAsOf, remaining, adopting, adoptedThrough],
                 context: "advance \(source.rawValue) watermark").singleRow("advance watermark").int64(0)
             return PassReport(source: source, counts: counts, firstPass: !initialized, rebuiltBuckets: rebuilt,
-                              horizon: bound.to, duration: duration, freshAsOf: freshAsOf, number: pass, remaining: bound.remaining)
+                              horizon: watermark, duration: duration, freshAsOf: freshAsOf, number: pass, remaining: remaining)
         }
     }
 }
@@ -245,8 +295,19 @@ extension RollupEngine {
     /// not a scan of a large backlog).
     public func backlogEstimate(_ source: RollupSource, on connection: PGConnection) throws -> Int64 {
         let bounds = try connection.query("""
-            SELECT s.watermark::text, \(Self.horizonSQL)::text FROM rollupd.sources s WHERE s.source = $1
+            SELECT s.watermark::text, \(Self.horizonSQL)::text, s.adopting FROM rollupd.sources s WHERE s.source = $1
             """, [source.rawValue], context: "backlog bounds").rows.first
+        if let bounds, bounds[2] == "t" {
+            // Still adopting: the rows from before rollupd beyond the last one adopted. The key is
+            // the product's value: PostgreSQL quotes it for the EXPLAIN text, which takes no parameters.
+            let key = try AdoptionKey.lookup(source, on: connection)
+            let after = try connection.query("SELECT quote_literal(adopted_through) FROM rollupd.sources WHERE source = $1",
+                                             [source.rawValue], context: "adoption position").singleRow("position")[0]
+            let beyond = after.map { " AND \(key.column) > \($0)::\(key.type)" } ?? ""
+            let plan = try connection.query("EXPLAIN (FORMAT JSON) SELECT 1 FROM \(source.table) WHERE rollupd_xid IS NULL\(beyond)",
+                                            context: "adoption estimate").singleRow("plan").string(0)
+            return plan.firstMatch(of: /"Plan Rows": ([0-9.e+]+)/).flatMap { Double($0.output.1) }.map(Int64.init) ?? 0
+        }
         guard let bounds, let from = bounds[0], let to = bounds[1],
               from.allSatisfy(\.isNumber), to.allSatisfy(\.isNumber) else { return 0 }
         // EXPLAIN takes no parameters; the bounds are xid8 values PostgreSQL just printed (digits).
@@ -281,9 +342,9 @@ extension RollupEngine {
     /// finds none in a few buffers), or any saved old version.
     static func hasWorkSQL(_ source: RollupSource, horizon: String) -> String {
         """
-        (NOT s.initialized
+        (NOT s.initialized OR s.adopting
             OR EXISTS (SELECT 1 FROM \(source.table)
-                       WHERE \(XidWindow.predicate(from: "s.watermark", to: horizon, includePreexisting: "false")))
+                       WHERE \(XidWindow.predicate(from: "s.watermark", to: horizon)))
             OR EXISTS (SELECT 1 FROM \(source.changesTable)))
         """
     }

@@ -63,16 +63,19 @@ public struct RollupSource: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 }
 
-/// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003).
-public struct XidWindow: Sendable, Equatable {
-    /// The rows of a source table inside the window; $1 from, $2 to, $3 includePreexisting.
-    /// The one definition every statement that reads a window uses.
-    static let predicate = predicate(from: "$1::xid8", to: "$2::xid8", includePreexisting: "$3::boolean")
+/// The transactions a pass covers: rows with `from <= rollupd_xid < to` (see migration 003), or
+/// pre-existing rows in the adoption range (AdoptionKey).
+public struct XidWindow: Sendable {
+    /// The rows of a source table inside the window; $1 from, $2 to, $3 includePreexisting (and
+    /// then the adoption range). The one definition every statement that reads a window uses.
+    static func predicate(_ key: AdoptionKey) -> String {
+        "((rollupd_xid >= $1::xid8 AND rollupd_xid < $2::xid8) OR ($3::boolean AND rollupd_xid IS NULL AND \(key.rowsInRange)))"
+    }
 
-    /// The same with SQL expressions in place of the parameters (the look for work before a pass,
-    /// which reads the watermark and the horizon in the same statement).
-    static func predicate(from: String, to: String, includePreexisting: String) -> String {
-        "((rollupd_xid >= \(from) AND rollupd_xid < \(to)) OR (\(includePreexisting) AND rollupd_xid IS NULL))"
+    /// The rows of transactions in [from, to), with SQL expressions for the bounds (the look for
+    /// work before a pass, which reads the watermark and the horizon in the same statement).
+    static func predicate(from: String, to: String) -> String {
+        "(rollupd_xid >= \(from) AND rollupd_xid < \(to))"
     }
 
     /// Its parameters, in the order `predicate` numbers them.
@@ -82,8 +85,11 @@ public struct XidWindow: Sendable, Equatable {
     public var from: String
     /// The horizon: the snapshot's xmin, below which every transaction has finished.
     public var to: String
-    /// True on a source's first pass, which also counts rows that predate rollupd (NULL xid).
+    /// True in a transaction that adopts rows that predate rollupd (NULL xid): those in the range
+    /// AdoptionKey.set gave the transaction.
     public var includePreexisting: Bool
+    /// The source's key, for the adoption range and the old versions' rules.
+    var key: AdoptionKey
 }
 
 /// Buckets to recompute from raw rows: every hour and every local day overlapping [from, to).
@@ -119,7 +125,7 @@ protocol SourceRollup: Sendable {
     /// Counts the window's rows and consumes the change log, in the caller's transaction.
     func apply(_ window: XidWindow, timeZone: String, on connection: PGConnection) throws -> ApplyCounts
     /// Recomputes the buckets overlapping `range` from raw rows counted below `horizon`.
-    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, on connection: PGConnection) throws -> Int64
+    func rebuild(_ range: RebuildRange, horizon: String, timeZone: String, key: AdoptionKey, on connection: PGConnection) throws -> Int64
 }
 
 extension ApplyCounts {

@@ -37,6 +37,8 @@ public struct SessionSettings: Sendable, Equatable {
             ("IntervalStyle", "postgres"),
             ("TimeZone", "UTC"),
             ("extra_float_digits", "3"),
+            // Literals rollupd writes into SQL (a validated key name) double their quotes only.
+            ("standard_conforming_strings", "on"),
             ("application_name", applicationName),
             ("statement_timeout", String(Int64(statementTimeout.seconds * 1000))),
         ]

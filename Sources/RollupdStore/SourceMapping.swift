@@ -16,11 +16,16 @@ import RollupdCore
 /// carry it as a typed column (`time_zone`), and the statements need no trick of their own.
 struct SourceMapping {
     let definition: SourceDefinition
+    /// The source's key (the adoption range, the old versions' rules).
+    let key: AdoptionKey
     private(set) var constants: [String] = []
 
     static let fixedParameterCount = 5
 
-    init(_ definition: SourceDefinition) { self.definition = definition }
+    init(_ definition: SourceDefinition, key: AdoptionKey) {
+        self.definition = definition
+        self.key = key
+    }
 
     var table: String { definition.table.quoted }
 
@@ -59,18 +64,18 @@ struct SourceMapping {
     func rows(_ columns: String) -> String {
         """
             SELECT \(columns), 1 AS sign, $5::text AS time_zone FROM \(table) r
-            WHERE \(XidWindow.predicate)
+            WHERE \(XidWindow.predicate(key))
             UNION ALL
             SELECT \(columns), -1, $5::text FROM consumed c CROSS JOIN LATERAL jsonb_populate_record(NULL::\(table), c.old_row) r
-            WHERE coalesce(c.old_xid, '0'::xid8) < $1::xid8
+            WHERE \(key.counted("c."))
         """
     }
 
     /// The window's live rows only (for recording rejected rows).
     func liveRows(_ columns: String) -> String {
-        "SELECT \(columns), 1 AS sign, $5::text AS time_zone FROM \(table) r WHERE \(XidWindow.predicate)"
+        "SELECT \(columns), 1 AS sign, $5::text AS time_zone FROM \(table) r WHERE \(XidWindow.predicate(key))"
     }
 
     /// Consumes this source's saved old versions.
-    static let consumedSQL = ChangeLog.consumeSource
+    var consumedSQL: String { ChangeLog.consumeSource(key: key) }
 }

@@ -87,7 +87,7 @@ public struct StatusReport: Sendable, Codable {
                 SELECT s.initialized, s.watermark::text, \(iso("s.last_pass_started_at")), s.last_pass_duration_ms,
                        s.last_pass_added, s.last_pass_removed, s.total_passes,
                        (SELECT count(*) FROM (SELECT 1 FROM \(table) t
-                           WHERE t.rollupd_xid >= s.watermark OR (NOT s.initialized AND t.rollupd_xid IS NULL)
+                           WHERE t.rollupd_xid >= s.watermark OR ((NOT s.initialized OR s.adopting) AND t.rollupd_xid IS NULL)
                            LIMIT \(pendingCap)) AS p),
                        (SELECT count(*) FROM \(changes)),
                        coalesce(extract(epoch FROM now() - CASE WHEN \(RollupEngine.hasWorkSQL(source, horizon: "h.horizon"))

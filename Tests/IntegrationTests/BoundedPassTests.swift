@@ -60,6 +60,60 @@ import Testing
         }
     }
 
+    /// Rows from before rollupd (no xid) are adopted in key order, `bound` per transaction, while
+    /// writers insert, update and delete (pre-existing rows among them) and commit out of order.
+    @Test(arguments: [1, 7, 500])
+    func preexistingRowsAreAdoptedInBoundedTransactionsWhileTheProductWrites(bound: Int) async throws {
+        try await withTestDatabaseAsync { database in
+            let engine = RollupEngine(timeZone: "UTC", maxRowsPerTransaction: bound)
+            let roller = database.session(label: "roller")
+            try await roller.run { connection in
+                var random = SeededRandom(seed: 1420)
+                try Workload.insertPreexisting(events: 300, analytics: 200, random: &random, on: connection)
+            }
+            let writers = (0..<3).map { database.session(label: "writer-\($0)") }
+            let writersDone = StopFlag()
+            var transactions = 0
+            var largestAdded: Int64 = 0
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await withThrowingTaskGroup(of: Void.self) { writing in
+                        for (index, writer) in writers.enumerated() {
+                            writing.addTask { try await Workload.writeTransactions(with: writer, seed: UInt64(1430 + index)) { $0 < 20 } }
+                        }
+                        try await writing.waitForAll()
+                    }
+                    writersDone.set()
+                }
+                while !writersDone.isSet {
+                    let reports = try await roller.run { connection in
+                        try RollupSource.allCases.map { try engine.pass($0, on: connection) }
+                    }
+                    transactions += reports.count
+                    largestAdded = max(largestAdded, reports.map(\.counts.added).max() ?? 0)
+                    if !reports.contains(where: \.remaining) { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                try await group.waitForAll()
+            }
+            for writer in writers { await writer.close() }
+            let differences = try await roller.run { connection in
+                for source in RollupSource.allCases { _ = try engine.catchUp(source, on: connection) }
+                return try Oracle.differences(timeZone: "UTC", on: connection)
+            }
+            let (adopting, eventPasses) = try await roller.run { connection in
+                (try connection.query("SELECT count(*) FROM rollupd.sources WHERE adopting").singleRow("a").int64(0),
+                 try connection.query("SELECT total_passes FROM rollupd.sources WHERE source = 'events'").singleRow("p").int64(0))
+            }
+            await roller.close()
+            #expect(adopting == 0)
+            #expect(transactions > 0)
+            #expect(largestAdded <= max(Int64(bound), Self.largestWriterTransaction))
+            // Each adoption transaction is one of the source's passes (total_passes).
+            if bound < 300 { #expect(eventPasses >= Int64(300 / bound), "adopted \(bound) rows at a time") }
+            #expect(differences == [])
+        }
+    }
+
     /// A mass update leaves more old versions than a transaction may take: transactions that only
     /// consume the change log come first (the watermark stays), then the new versions are counted.
     @Test func aMassUpdateIsConsumedInBoundedTransactions() async throws {

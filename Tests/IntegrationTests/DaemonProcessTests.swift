@@ -36,6 +36,11 @@ import Darwin
             let writers = (0..<3).map { database.session(label: "writer-\($0)") }
             let checker = database.session(label: "checker")
             defer { Task { await checker.close() } }
+            // Rows from before rollupd: adopted (7 at a time with the small bound) while kills land.
+            try await checker.run { connection in
+                var random = SeededRandom(seed: seed)
+                try Workload.insertPreexisting(events: 200, analytics: 150, random: &random, on: connection)
+            }
             let stop = StopFlag()
             var random = SeededRandom(seed: seed)
             var killedBy: [Int32?] = []

@@ -191,10 +191,13 @@ import Testing
                         'threshold', 50, 10, 5.5, 'default')
                 """, [budget])
 
-            let outcome = try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection)
-            #expect(outcome.applied.map(\.version) == [9, 10], "0.1's files count as applied under their old texts")
+            let current = Migrator(directory: TestEnvironment.migrationsDirectory)
+            let outcome = try current.migrate(on: connection)
+            let newer = try current.loadFiles().map(\.version).filter { $0 > 8 }
+            #expect(!newer.isEmpty)
+            #expect(outcome.applied.map(\.version) == newer, "0.1's files count as applied under their old texts")
             let recorded = try connection.query("SELECT count(*) FROM rollupd.schema_migrations").singleRow("ledger").int64(0)
-            #expect(recorded == 10)
+            #expect(recorded == Int64(8 + newer.count))
             // A second run accepts the re-recorded checksums and does nothing.
             #expect(try Migrator(directory: TestEnvironment.migrationsDirectory).migrate(on: connection).applied.isEmpty)
 

@@ -58,6 +58,20 @@ enum Workload {
             """, parameters)
     }
 
+    /// Rows as a table has them from before rollupd (rollupd_xid NULL), for adoption: written,
+    /// then their xid taken away with triggers off (session_replication_role, as superuser).
+    static func insertPreexisting(events: Int, analytics: Int, random: inout SeededRandom, on connection: PGConnection) throws {
+        try insertEvents(count: events, maxAgeHours: 24 * 20, random: &random, on: connection)
+        try insertAnalytics(count: analytics, maxAgeHours: 24 * 20, random: &random, on: connection)
+        try connection.execute(script: """
+            BEGIN;
+            SET LOCAL session_replication_role = replica;
+            UPDATE events SET rollupd_xid = NULL;
+            UPDATE analytics_events SET rollupd_xid = NULL;
+            COMMIT;
+            """)
+    }
+
     /// Reconciliation: sets verified_cost_usd on a few random events.
     static func verifySome(_ count: Int, random: inout SeededRandom, on connection: PGConnection) throws {
         try connection.query("""
