@@ -182,3 +182,156 @@ machine_json() {
         "$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)" "$PG_VERSION" "$GIT_COMMIT" "$GIT_DIRTY" "$ROLLUPD"
 }
 join_by() { local d=$1 f=$2; shift 2; printf '%s' "$f" "${@/#/$d}"; }
+
+# --- set-based baselines, rollup checks, writer latency (bench/catchup-scale.sh, bench/adoption.sh) ---
+# The same statements as bench/catchup.sh's SQL_HOUR_DAY and SQL_SAME_OUTPUTS (kept here so the
+# scale and adoption benchmarks measure exactly that limit), and the scratch tables they write.
+# They read `events` whole; the caller empties the scratch tables first (BASELINE_TRUNCATE_*).
+create_baseline_tables() {
+    psql_bench <<'SQL'
+CREATE SCHEMA IF NOT EXISTS bench;
+CREATE TABLE bench.base_hour_day (period text, project_id text, feature text, model text, period_start timestamptz,
+    total_cost numeric, total_tokens bigint, call_count bigint, avg_latency numeric);
+CREATE TABLE bench.full_cost (LIKE cost_aggregates INCLUDING ALL);
+CREATE TABLE bench.full_user (LIKE rollupd.user_cost_aggregates INCLUDING ALL);
+SQL
+}
+# The bare hour + day GROUP BY (the issue's "physical limit"), into a table without indexes.
+BASELINE_BARE_SQL="INSERT INTO bench.base_hour_day
+SELECT 'hour', project_id, feature, model, date_trunc('hour', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), avg(latency_ms)
+FROM events GROUP BY 2, 3, 4, 5
+UNION ALL
+SELECT 'day', project_id, feature, model, date_trunc('day', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), avg(latency_ms)
+FROM events GROUP BY 2, 3, 4, 5"
+BASELINE_TRUNCATE_BARE="TRUNCATE bench.base_hour_day"
+# Everything the events pass writes (hour and day buckets, per-user days), set-based in one
+# statement, into copies of cost_aggregates and user_cost_aggregates with their indexes.
+BASELINE_SAME_SQL="WITH users AS (
+    INSERT INTO bench.full_user (project_id, user_id, period, period_start, total_cost, total_tokens, call_count)
+    SELECT project_id, user_id, 'day', date_trunc('day', created_at, 'UTC'),
+           sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*)
+    FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 4
+)
+INSERT INTO bench.full_cost (project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms, avg_latency)
+SELECT project_id, feature, model, 'hour', date_trunc('hour', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5
+UNION ALL
+SELECT project_id, feature, model, 'day', date_trunc('day', created_at, 'UTC'),
+       sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms), round(avg(latency_ms), 2)
+FROM events GROUP BY 1, 2, 3, 5"
+BASELINE_TRUNCATE_SAME="TRUNCATE bench.full_cost, bench.full_user"
+
+# Bytes and files PostgreSQL wrote to temporary files in the bench database so far (a backend's
+# counts arrive when its transaction ends or it exits: read after the client is gone).
+db_temp_bytes() { psql_bench -F ' ' -c "SELECT temp_bytes, temp_files FROM pg_stat_database WHERE datname = current_database()"; }
+
+# Runs $1 (setup, untimed) then $2 in one psql session; sets STMT_MS (server round trip of $2,
+# psql's \timing) and STMT_TEMP_BYTES (temp file bytes written in the database meanwhile).
+time_statement() {
+    local t0 f0 t1 f1
+    read -r t0 f0 < <(db_temp_bytes)
+    STMT_MS=$(psql_bench -c "$1" -c '\timing on' -c "$2" | awk '/^Time: / { s += $2 } END { printf "%.1f", s }')
+    sleep 0.5
+    read -r t1 f1 < <(db_temp_bytes)
+    STMT_TEMP_BYTES=$((t1 - t0))
+}
+
+# The rollups back to what `rollupd migrate` left (rollupd.sources as snapshot_sources saved it),
+# so the next pass is a first pass over every row again. Rows of events are not touched.
+snapshot_sources() { psql_bench -c "DROP TABLE IF EXISTS bench.sources_after_migrate" -c "CREATE TABLE bench.sources_after_migrate AS SELECT * FROM rollupd.sources"; }
+reset_rollups() {
+    psql_bench <<'SQL'
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['cost_aggregates', 'hourly_rollups', 'rollupd.user_cost_aggregates', 'rollupd.hourly_dimension_counts',
+        'rollupd.hourly_session_counts', 'rollupd.rejected_rows', 'rollupd.event_changes', 'rollupd.analytics_changes',
+        'rollupd.source_changes', 'rollupd.source_cost_buckets', 'rollupd.source_user_cost_buckets',
+        'rollupd.source_hourly_dimension_counts', 'rollupd.source_hourly_session_counts', 'rollupd.derived_costs'] LOOP
+        IF to_regclass(t) IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t; END IF;
+    END LOOP;
+END $$;
+DELETE FROM rollupd.sources;
+INSERT INTO rollupd.sources SELECT * FROM bench.sources_after_migrate;
+SQL
+}
+
+# Buckets where the rollups differ from the set-based baseline's output (bench.full_cost,
+# bench.full_user, written from the same rows): cost buckets (hour and day) and per-user days.
+rollups_vs_baseline() {
+    psql_bench -c "SELECT (SELECT count(*) FROM (
+        (SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms FROM cost_aggregates
+         EXCEPT ALL SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms FROM bench.full_cost)
+        UNION ALL
+        (SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms FROM bench.full_cost
+         EXCEPT ALL SELECT project_id, feature, model, period, period_start, total_cost, total_tokens, call_count, total_latency_ms FROM cost_aggregates)) d)
+      + (SELECT count(*) FROM (
+        (SELECT project_id, user_id, period, period_start, total_cost, total_tokens, call_count FROM rollupd.user_cost_aggregates
+         EXCEPT ALL SELECT project_id, user_id, period, period_start, total_cost, total_tokens, call_count FROM bench.full_user)
+        UNION ALL
+        (SELECT project_id, user_id, period, period_start, total_cost, total_tokens, call_count FROM bench.full_user
+         EXCEPT ALL SELECT project_id, user_id, period, period_start, total_cost, total_tokens, call_count FROM rollupd.user_cost_aggregates)) d)"
+}
+# The oracle: every cost bucket (hour, day) and per-user day recomputed from the raw events in
+# one query, independent of the baselines. Prints "events hour_calls day_calls differing_buckets".
+rollups_oracle() {
+    psql_bench -F ' ' <<'SQL'
+SELECT (SELECT count(*) FROM events),
+       (SELECT coalesce(sum(call_count), 0) FROM cost_aggregates WHERE period = 'hour'),
+       (SELECT coalesce(sum(call_count), 0) FROM cost_aggregates WHERE period = 'day'),
+       (SELECT count(*) FROM (
+            (SELECT period, project_id, feature, model, period_start, total_cost, total_tokens, call_count, total_latency_ms
+             FROM cost_aggregates
+             EXCEPT ALL
+             SELECT p.period, project_id, feature, model, CASE p.period WHEN 'hour' THEN date_trunc('hour', created_at, 'UTC')
+                    ELSE date_trunc('day', created_at, 'UTC') END,
+                    sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms)
+             FROM events, (VALUES ('hour'), ('day')) AS p(period) GROUP BY 1, 2, 3, 4, 5)
+            UNION ALL
+            (SELECT p.period, project_id, feature, model, CASE p.period WHEN 'hour' THEN date_trunc('hour', created_at, 'UTC')
+                    ELSE date_trunc('day', created_at, 'UTC') END,
+                    sum(coalesce(verified_cost_usd, estimated_cost_usd)), sum(input_tokens + output_tokens), count(*), sum(latency_ms)
+             FROM events, (VALUES ('hour'), ('day')) AS p(period) GROUP BY 1, 2, 3, 4, 5
+             EXCEPT ALL
+             SELECT period, project_id, feature, model, period_start, total_cost, total_tokens, call_count, total_latency_ms
+             FROM cost_aggregates)) AS d)
+     + (SELECT count(*) FROM (
+            (SELECT project_id, user_id, period_start, total_cost, total_tokens, call_count FROM rollupd.user_cost_aggregates WHERE period = 'day'
+             EXCEPT ALL
+             SELECT project_id, user_id, date_trunc('day', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
+                    sum(input_tokens + output_tokens), count(*) FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3)
+            UNION ALL
+            (SELECT project_id, user_id, date_trunc('day', created_at, 'UTC'), sum(coalesce(verified_cost_usd, estimated_cost_usd)),
+                    sum(input_tokens + output_tokens), count(*) FROM events WHERE user_id IS NOT NULL GROUP BY 1, 2, 3
+             EXCEPT ALL
+             SELECT project_id, user_id, period_start, total_cost, total_tokens, call_count FROM rollupd.user_cost_aggregates WHERE period = 'day')) AS u)
+SQL
+}
+
+# events without its primary key and the app's indexes while rows are bulk-loaded, and back
+# (the same definitions as scripts/demo/app_schema.sql, built once over all rows).
+drop_app_indexes() {
+    psql_bench -c "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_pkey" \
+        -c "DROP INDEX IF EXISTS idx_events_feature_time, idx_events_user_time, idx_events_created_at, idx_events_trace"
+}
+restore_app_indexes() {
+    psql_bench -c "SET maintenance_work_mem = '512MB'" -c "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id)" \
+        -f "$REPO/scripts/demo/app_schema.sql" >/dev/null
+}
+
+# Latency of a pgbench writer's transactions *scheduled* in [t0_us, t1_us) (epoch microseconds),
+# from its -l logs (client tx latency_us script epoch_s epoch_us lag_us; a line half written when
+# pgbench stopped is dropped). Prints: n p50 p99 max mean over_100ms (ms; "0 null null null null 0" if none).
+pgbench_window_stats() { # $1 t0_us, $2 t1_us, files...
+    local t0=$1 t1=$2
+    shift 2
+    for f in "$@"; do if [[ -n $(tail -c 1 "$f") ]]; then sed '$d' "$f"; else cat "$f"; fi; done |
+        awk -v t0="$t0" -v t1="$t1" 'NF >= 7 { s = $5 * 1000000 + $6 - $3; if (s >= t0 && s < t1) print $3 }' | sort -n |
+        awk '{ a[NR] = $1; s += $1; if ($1 > 100000) over++ }
+            function q(p,  i) { i = int(p * NR); if (i < p * NR) i++; if (i < 1) i = 1; return a[i] / 1000 }
+            END { if (NR == 0) { print "0 null null null null 0"; exit }
+                  printf "%d %.3f %.3f %.3f %.3f %d\n", NR, q(0.5), q(0.99), a[NR] / 1000, s / NR / 1000, over + 0 }'
+}
