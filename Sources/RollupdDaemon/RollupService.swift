@@ -99,7 +99,7 @@ public struct RollupService: Service, CustomStringConvertible {
             } catch where DatabaseBootstrap.isFatal(error) {
                 throw error  // a configuration or deployment mismatch: retrying cannot fix it
             } catch {
-                let message = "\(error)"
+                let message = ErrorHints.describe(error, config: live.current)
                 let failure = streak.failed(message, backoff: backoff, jitter: jitter())
                 wait = failure.wait
                 let pgError = error as? PGError

@@ -216,7 +216,7 @@ extension GlobalOptions {
         } catch let error as ExitCode {
             throw error
         } catch {
-            logger.error("\(error)")
+            logger.error("\(ErrorHints.describe(error, config: config))")
             throw ExitCode.failure
         }
     }

@@ -59,6 +59,27 @@ import Testing
         }
     }
 
+    /// A statement that runs past database.statement_timeout says which keys to change. (The
+    /// pass is made to wait on a row lock, which the timeout counts, so it times out on any machine.)
+    @Test func aStatementTimeoutNamesTheKeysThatFixIt() async throws {
+        try await withTestDatabaseAsync { database in
+            let holder = database.session(label: "lock-holder")
+            defer { Task { await holder.close() } }
+            try await holder.run { connection in
+                try connection.query("BEGIN")
+                try connection.query("SELECT 1 FROM rollupd.sources WHERE source = 'events' FOR UPDATE")
+            }
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, ["database.statement_timeout": "1s"])
+            let outcome = try await DaemonProcess.run(["once", "--config", config], timeout: .seconds(60))
+            _ = try await holder.run { try $0.query("ROLLBACK") }
+            #expect(outcome.status == 1, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("statement timeout"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("lower rollup.max_rows_per_transaction, now 100000"), "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("database.statement_timeout, 1s"), "\(outcome.stderr)")
+        }
+    }
+
     static func waitUntilExact(session: DatabaseSession, daemon: DaemonProcess) async throws -> [String] {
         var differences: [String] = []
         for _ in 0..<600 {
