@@ -60,7 +60,7 @@ import Testing
                 ("model", "model", Workload.models), ("user", "user_id", Workload.users.compactMap { $0 } + ["u-moved"]),
             ]
             // Limits chosen so that the spends land on all sides of the thresholds. New York's
-            // month is read from UTC day buckets plus hour buckets at its edges.
+            // month is read from UTC day buckets plus hour buckets (or, per user, raw events) at its edges.
             let zones = ["UTC", "America/New_York"]
             for zone in zones {
                 for (scope, _, values) in scopes {
@@ -82,15 +82,11 @@ import Testing
                            to_char((date_trunc('month', to_timestamp($1::float8) AT TIME ZONE $2) + interval '1 month') AT TIME ZONE $2 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
                     """, [now.timeIntervalSince1970, zone]).singleRow("month")
                 let (from, to) = (try month.string(0), try month.string(1))
-                // Per-user spend is kept by UTC day here: a user budget in New York counts the UTC
-                // days that start inside its month (README, "Budget alerts").
-                let dayAligned = try connection.query("""
-                    SELECT to_char(date_trunc('day', $1::timestamptz - interval '1 microsecond', 'UTC') + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SSOF'),
-                           to_char(date_trunc('day', $2::timestamptz - interval '1 microsecond', 'UTC') + interval '1 day', 'YYYY-MM-DD"T"HH24:MI:SSOF')
-                    """, [from, to]).singleRow("days")
                 for (scope, column, values) in scopes {
                     for (index, value) in values.enumerated() {
-                        let (lo, hi) = scope == "user" ? (try dayAligned.string(0), try dayAligned.string(1)) : (from, to)
+                        // Every scope exact in the budget's own zone, user budgets too (their
+                        // New York month's edges are read from raw events).
+                        let (lo, hi) = (from, to)
                         let spend = try rawSpend(on: connection, from: lo, to: hi, column: column, value: value)
                         let limit = Decimal(5 + index * 7)
                         for threshold in [10, 50, 100, 400] where spend * 100 >= Decimal(threshold) * limit {

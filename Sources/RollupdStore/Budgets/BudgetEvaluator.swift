@@ -23,11 +23,18 @@ public struct BudgetEvaluationReport: Sendable {
 /// transaction, and the table's unique key makes each alert once per budget, period, kind and
 /// threshold however often (or by however many instances) this runs.
 ///
-/// Spend comes from rollups only: cost_aggregates, the day buckets of the whole rollup-zone days
-/// inside the period and UTC hour buckets for the rest (the ragged edges of a budget in another
-/// zone); user budgets read user_cost_aggregates, which has day buckets only. Run right
-/// after a pass, it sees everything that pass counted, so an alert is at most one poll interval
-/// behind the events that caused it.
+/// Spend is exact in each budget's own zone. The rollups give what they have at their grain:
+/// cost_aggregates' day buckets for the whole rollup-zone days inside the period and UTC hour
+/// buckets for its ragged edges, user_cost_aggregates' day buckets for user budgets; buckets
+/// count when they start inside the period. Where a period starts or ends off that grid (a
+/// +05:30 or +05:45 midnight mid-hour; a user budget's midnight in another zone than the
+/// rollups'), the raw `events` rows correct it: the part before the first whole bucket is added,
+/// the rest of the last bucket taken away, counting exactly what the rollups count (rows below
+/// the watermark and saved old versions below it). Per-user edges go through the product's
+/// (project_id, user_id, created_at) index, only for the (user, project) pairs with a bucket
+/// there. Configured sources have no raw-row correction: their rows at such an edge count by
+/// the bucket they fall in (README, "Budget alerts"). Run right after a pass, it sees everything
+/// that pass counted, so an alert is at most one poll interval behind the events that caused it.
 public struct BudgetEvaluator: Sendable {
     public var defaultTimeZone: String
     public var settings: RollupdConfig.Budgets
@@ -45,7 +52,9 @@ public struct BudgetEvaluator: Sendable {
     /// - Parameter now: the evaluation instant (tests move it across period boundaries).
     public func evaluate(at now: Date = Date(), on connection: PGConnection) throws -> BudgetEvaluationReport {
         let started = ContinuousClock.now
-        let result = try connection.query(Self.evaluateSQL, [now.timeIntervalSince1970] + parameters, context: "evaluate budgets")
+        let result = try Self.withoutJIT(on: connection) {
+            try $0.query(Self.evaluateSQL, [now.timeIntervalSince1970] + parameters, context: "evaluate budgets")
+        }
         var recorded: [RecordedAlert] = []
         var evaluated = 0
         for row in result.rows {
@@ -65,15 +74,25 @@ public struct BudgetEvaluator: Sendable {
     /// recording anything (`rollupd budget list`).
     public func currentSpend(at now: Date = Date(), on connection: PGConnection) throws -> [Int64: (spend: String, periodStart: String, periodEnd: String)] {
         var spend: [Int64: (spend: String, periodStart: String, periodEnd: String)] = [:]
-        for row in try connection.query("""
+        for row in try Self.withoutJIT(on: connection, { try $0.query("""
             WITH \(Self.spendCTEs)
             SELECT id, trim_scale(spend)::text, to_char(period_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    to_char(period_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
             FROM evaluated WHERE NOT closed
-            """, [now.timeIntervalSince1970] + parameters, context: "budget spend").rows {
+            """, [now.timeIntervalSince1970] + parameters, context: "budget spend") }).rows {
             spend[try row.int64(0)] = (try row.string(1), try row.string(2), try row.string(3))
         }
         return spend
+    }
+
+    /// The statement's cost estimate grows with the budgets and can pass jit_above_cost, and
+    /// compiling its ~300 expressions takes seconds for a statement that runs in milliseconds:
+    /// JIT is off for this one transaction.
+    static func withoutJIT(on connection: PGConnection, _ body: (PGConnection) throws -> PGResult) throws -> PGResult {
+        try connection.transaction { connection in
+            try connection.query("SET LOCAL jit = off", context: "evaluate budgets")
+            return try body(connection)
+        }
     }
 
     /// $1 now (epoch seconds), $2 default zone, $3 the zone of cost_aggregates' day buckets,
@@ -127,8 +146,23 @@ public struct BudgetEvaluator: Sendable {
                 SELECT 'hour', c.period_start, CASE WHEN d.use_days THEN d.first_day ELSE c.period_end END
                 UNION ALL
                 SELECT 'hour', d.last_day, c.period_end WHERE d.use_days
+                UNION ALL
+                -- Buckets count by their start: the hour buckets above are the hours that start
+                -- inside the period. Where its start or end falls mid-hour (a +05:30 or +05:45
+                -- zone's midnight), raw events correct them exactly: the part of the period
+                -- before the first whole hour is added, the rest of the last hour taken away.
+                SELECT 'edge+', c.period_start, date_trunc('hour', c.period_start - interval '1 microsecond', 'UTC') + interval '1 hour'
+                WHERE NOT (d.use_days AND d.first_day = c.period_start)
+                UNION ALL
+                SELECT 'edge-', c.period_end, date_trunc('hour', c.period_end - interval '1 microsecond', 'UTC') + interval '1 hour'
+                WHERE NOT (d.use_days AND d.last_day = c.period_end)
             ) AS r(grain, lo, hi)
             WHERE r.lo < r.hi
+        ), counted AS (
+            -- What the rollups count of `events` (as migration 007 and CostRollup's rebuild select
+            -- it): rows written below the watermark, and old versions saved below it that the
+            -- next pass will subtract. Edges are read from these, so they agree with the buckets.
+            SELECT coalesce((SELECT watermark FROM rollupd.sources WHERE source = 'events' AND initialized), '0'::xid8) AS watermark
         ), periods AS (
             -- The current period of every budget; with $6, also the one just ended, once, for
             -- budgets that alerted in it.
@@ -154,8 +188,11 @@ public struct BudgetEvaluator: Sendable {
             SELECT ca.period AS grain, ca.period_start AS bucket, ca.project_id, ca.feature, ca.model, ca.total_cost
             FROM day_span s JOIN cost_aggregates ca ON ca.period = 'day' AND ca.period_start >= s.lo AND ca.period_start < s.hi
             UNION ALL
+            -- Hour by hour through the period_start index (a few dozen hours): a hash join
+            -- would read every hour bucket kept.
             SELECT ca.period, ca.period_start, ca.project_id, ca.feature, ca.model, ca.total_cost
-            FROM edge_hours e JOIN cost_aggregates ca ON ca.period = 'hour' AND ca.period_start = e.h
+            FROM edge_hours e CROSS JOIN LATERAL (
+                SELECT * FROM cost_aggregates c WHERE c.period_start = e.h AND c.period = 'hour') AS ca
         ), dims AS (
             -- Each bucket's spend toward the global total and its project, feature and model, in one pass.
             SELECT CASE WHEN GROUPING(project_id) = 0 THEN 'project' WHEN GROUPING(feature) = 0 THEN 'feature'
@@ -163,25 +200,89 @@ public struct BudgetEvaluator: Sendable {
                    coalesce(project_id, feature, model, '') AS value, grain, bucket, sum(total_cost) AS cost
             FROM buckets
             GROUP BY grain, bucket, GROUPING SETS ((), (project_id), (feature), (model))
+        ), edge_costs AS (
+            -- The raw events of each distinct mid-hour edge (under an hour each), by dimension.
+            SELECT e.lo, e.hi, CASE WHEN GROUPING(x.project_id) = 0 THEN 'project' WHEN GROUPING(x.feature) = 0 THEN 'feature'
+                                    WHEN GROUPING(x.model) = 0 THEN 'model' ELSE 'global' END AS scope,
+                   coalesce(x.project_id, x.feature, x.model, '') AS value, sum(x.cost) AS cost
+            FROM (SELECT DISTINCT r.lo, r.hi FROM ranges r WHERE r.grain IN ('edge+', 'edge-')
+                  AND EXISTS (SELECT 1 FROM groups g WHERE g.period = r.period AND g.zone = r.zone AND g.closed = r.closed)) AS e
+            CROSS JOIN counted k
+            CROSS JOIN LATERAL (
+                SELECT ev.project_id, ev.feature, ev.model, coalesce(ev.verified_cost_usd, ev.estimated_cost_usd)::numeric AS cost
+                FROM events ev
+                WHERE ev.created_at >= e.lo AND ev.created_at < e.hi AND coalesce(ev.rollupd_xid, '0'::xid8) < k.watermark
+                  AND rollupd.cost_row_is_valid(ev.input_tokens, ev.output_tokens, ev.latency_ms,
+                      coalesce(ev.verified_cost_usd, ev.estimated_cost_usd), ev.project_id, ev.feature, ev.model, ev.created_at)
+                UNION ALL
+                SELECT c.project_id, c.feature, c.model, coalesce(c.verified_cost_usd, c.estimated_cost_usd)
+                FROM rollupd.event_changes c
+                WHERE c.created_at >= e.lo AND c.created_at < e.hi AND coalesce(c.old_xid, '0'::xid8) < k.watermark
+                  AND rollupd.cost_row_is_valid(c.input_tokens, c.output_tokens, c.latency_ms,
+                      coalesce(c.verified_cost_usd, c.estimated_cost_usd), c.project_id, c.feature, c.model, c.created_at)
+            ) AS x
+            GROUP BY e.lo, e.hi, GROUPING SETS ((), (x.project_id), (x.feature), (x.model))
         ), group_spend AS (
-            SELECT g.scope, g.value, g.period, g.zone, g.closed, sum(d.cost) AS spend
-            FROM groups g
-            JOIN ranges r ON r.period = g.period AND r.zone = g.zone AND r.closed = g.closed
-            JOIN dims d ON d.scope = g.scope AND d.value = g.value AND d.grain = r.grain AND d.bucket >= r.lo AND d.bucket < r.hi
+            SELECT s.scope, s.value, s.period, s.zone, s.closed, sum(s.cost) AS spend
+            FROM (
+                SELECT g.scope, g.value, g.period, g.zone, g.closed, d.cost
+                FROM groups g
+                JOIN ranges r ON r.period = g.period AND r.zone = g.zone AND r.closed = g.closed
+                JOIN dims d ON d.scope = g.scope AND d.value = g.value AND d.grain = r.grain AND d.bucket >= r.lo AND d.bucket < r.hi
+                UNION ALL
+                SELECT g.scope, g.value, g.period, g.zone, g.closed, CASE r.grain WHEN 'edge-' THEN -x.cost ELSE x.cost END
+                FROM groups g
+                JOIN ranges r ON r.period = g.period AND r.zone = g.zone AND r.closed = g.closed
+                JOIN edge_costs x ON x.lo = r.lo AND x.hi = r.hi AND x.scope = g.scope AND x.value = g.value
+            ) AS s
             GROUP BY 1, 2, 3, 4, 5
         ), user_spend AS (
             -- Per-user spend is kept by day of the rollups' zone: the days that start inside the
-            -- period (exact when the budget's zone is the rollups').
+            -- period, corrected like the hours above where the period starts or ends mid-day.
             SELECT p.id, p.closed, sum(u.total_cost) AS spend
             FROM periods p
             JOIN rollupd.user_cost_aggregates u ON u.user_id = p.scope_value AND u.period = 'day'
                                        AND u.period_start >= p.period_start AND u.period_start < p.period_end
             WHERE p.scope = 'user'
             GROUP BY p.id, p.closed
+        ), user_edges AS (
+            -- A user budget in another zone: [start, next rollup-zone midnight) added, [end, next
+            -- midnight) taken away, from raw events. Only the (user, project) pairs with a day
+            -- bucket there can have counted rows, so each is read through the product's
+            -- (project_id, user_id, created_at) index: a few rows per active user, none for idle ones.
+            SELECT p.id, p.closed, e.sign, e.lo, e.hi, p.scope_value AS user_id
+            FROM periods p
+            CROSS JOIN LATERAL (VALUES (1, p.period_start), (-1, p.period_end)) AS x(sign, at)
+            CROSS JOIN LATERAL (SELECT x.sign, x.at AS lo,
+                (date_trunc('day', (x.at AT TIME ZONE $3::text) - interval '1 microsecond') + interval '1 day') AT TIME ZONE $3::text AS hi) AS e
+            WHERE p.scope = 'user' AND e.lo < e.hi
+        ), user_edge_spend AS (
+            SELECT ue.id, ue.closed, sum(ue.sign * x.cost) AS spend
+            FROM user_edges ue
+            CROSS JOIN counted k
+            JOIN rollupd.user_cost_aggregates u ON u.user_id = ue.user_id AND u.period = 'day'
+                                              AND u.period_start = date_trunc('day', ue.lo, $3::text)
+            CROSS JOIN LATERAL (
+                SELECT coalesce(ev.verified_cost_usd, ev.estimated_cost_usd)::numeric AS cost
+                FROM events ev
+                WHERE ev.project_id = u.project_id AND ev.user_id = u.user_id AND ev.created_at >= ue.lo AND ev.created_at < ue.hi
+                  AND coalesce(ev.rollupd_xid, '0'::xid8) < k.watermark
+                  AND rollupd.cost_row_is_valid(ev.input_tokens, ev.output_tokens, ev.latency_ms,
+                      coalesce(ev.verified_cost_usd, ev.estimated_cost_usd), ev.project_id, ev.feature, ev.model, ev.created_at)
+                UNION ALL
+                SELECT coalesce(c.verified_cost_usd, c.estimated_cost_usd)
+                FROM rollupd.event_changes c
+                WHERE c.project_id = u.project_id AND c.user_id = u.user_id AND c.created_at >= ue.lo AND c.created_at < ue.hi
+                  AND coalesce(c.old_xid, '0'::xid8) < k.watermark
+                  AND rollupd.cost_row_is_valid(c.input_tokens, c.output_tokens, c.latency_ms,
+                      coalesce(c.verified_cost_usd, c.estimated_cost_usd), c.project_id, c.feature, c.model, c.created_at)
+            ) AS x
+            GROUP BY ue.id, ue.closed
         ), evaluated AS (
-            SELECT p.*, coalesce(us.spend, gs.spend, 0) AS spend
+            SELECT p.*, coalesce(us.spend, gs.spend, 0) + coalesce(ue.spend, 0) AS spend
             FROM periods p
             LEFT JOIN user_spend us ON p.scope = 'user' AND us.id = p.id AND us.closed = p.closed
+            LEFT JOIN user_edge_spend ue ON p.scope = 'user' AND ue.id = p.id AND ue.closed = p.closed
             LEFT JOIN group_spend gs ON p.scope <> 'user' AND gs.scope = p.scope AND gs.value = p.value
                                     AND gs.period = p.period AND gs.zone = p.zone AND gs.closed = p.closed
         )
