@@ -16,8 +16,8 @@
 -- The column, its default and its index are added to the product's tables before this runs, by
 -- `rollupd migrate` itself: each ALTER with a short lock_timeout and retries, the index with
 -- CREATE INDEX CONCURRENTLY (an INVALID one left by an interrupted build is rebuilt), so a large,
--- busy table is never locked against writes for more than a moment. Here only the triggers touch
--- the product's tables (CREATE TRIGGER locks out writes for an instant).
+-- busy table is never locked against writes for more than a moment. Nothing here touches the
+-- product's tables.
 
 -- One row per source table: how far it is rolled up, and what the last pass did.
 CREATE TABLE rollupd.sources (
@@ -98,29 +98,10 @@ BEGIN
 END
 $$;
 
--- Only updates that change what a rollup reads fire; an update of metadata costs nothing extra.
-CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.events
-    FOR EACH ROW
-    WHEN (OLD.project_id IS DISTINCT FROM NEW.project_id OR OLD.feature IS DISTINCT FROM NEW.feature
-       OR OLD.model IS DISTINCT FROM NEW.model OR OLD.created_at IS DISTINCT FROM NEW.created_at
-       OR OLD.input_tokens IS DISTINCT FROM NEW.input_tokens OR OLD.output_tokens IS DISTINCT FROM NEW.output_tokens
-       OR OLD.latency_ms IS DISTINCT FROM NEW.latency_ms
-       OR OLD.estimated_cost_usd IS DISTINCT FROM NEW.estimated_cost_usd
-       OR OLD.verified_cost_usd IS DISTINCT FROM NEW.verified_cost_usd
-       OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
-    EXECUTE FUNCTION rollupd.capture_event_change();
-CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON @app_schema@.events
-    FOR EACH ROW EXECUTE FUNCTION rollupd.capture_event_change();
-
-CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.analytics_events
-    FOR EACH ROW
-    WHEN (OLD.session_id IS DISTINCT FROM NEW.session_id OR OLD.event_type IS DISTINCT FROM NEW.event_type
-       OR OLD.tool_name IS DISTINCT FROM NEW.tool_name OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at
-       OR (OLD.properties ->> 'riskMode') IS DISTINCT FROM (NEW.properties ->> 'riskMode')
-       OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
-    EXECUTE FUNCTION rollupd.capture_analytics_change();
-CREATE TRIGGER rollupd_capture_delete BEFORE DELETE ON @app_schema@.analytics_events
-    FOR EACH ROW EXECUTE FUNCTION rollupd.capture_analytics_change();
+-- The triggers that call these functions on the product's tables are created by
+-- R_capture_triggers.sql, which `rollupd migrate` runs after the numbered files (and again whenever
+-- a table lost them): one definition of them, the current one. Only updates that change what a
+-- rollup reads fire them; an update of metadata costs nothing extra.
 
 -- Exact, incrementally maintained counts behind hourly_rollups: a distinct-session count cannot
 -- be updated from a number alone, but a per-(hour, session) tally can.

@@ -4,8 +4,7 @@
 -- All three are rollupd's own and live in schema rollupd (up to rollupd 0.1 they were created in
 -- the product's schema, where an app's own budget_alerts was in the way; 009 moves them).
 --
--- Changing the capture trigger locks events against writes until this transaction commits, so
--- this migration does only quick work; 007 fills user_cost_aggregates from the existing rows.
+-- This migration does only quick work; 007 fills user_cost_aggregates from the existing rows.
 --
 -- Budget spend is read from rollups, never from raw events: cost_aggregates for global, project,
 -- feature and model budgets, user_cost_aggregates (kept by the same pass, with the same
@@ -51,25 +50,14 @@ BEGIN
 END
 $$;
 
--- A change of user_id now changes a rollup, so it is captured too.
-DROP TRIGGER rollupd_capture_update ON @app_schema@.events;
-CREATE TRIGGER rollupd_capture_update BEFORE UPDATE ON @app_schema@.events
-    FOR EACH ROW
-    WHEN (OLD.project_id IS DISTINCT FROM NEW.project_id OR OLD.feature IS DISTINCT FROM NEW.feature
-       OR OLD.model IS DISTINCT FROM NEW.model OR OLD.user_id IS DISTINCT FROM NEW.user_id
-       OR OLD.created_at IS DISTINCT FROM NEW.created_at
-       OR OLD.input_tokens IS DISTINCT FROM NEW.input_tokens OR OLD.output_tokens IS DISTINCT FROM NEW.output_tokens
-       OR OLD.latency_ms IS DISTINCT FROM NEW.latency_ms
-       OR OLD.estimated_cost_usd IS DISTINCT FROM NEW.estimated_cost_usd
-       OR OLD.verified_cost_usd IS DISTINCT FROM NEW.verified_cost_usd
-       OR OLD.rollupd_xid IS DISTINCT FROM NEW.rollupd_xid)
-    EXECUTE FUNCTION rollupd.capture_event_change();
+-- A change of user_id now changes a rollup, so the update trigger watches it too
+-- (R_capture_triggers.sql).
 
 -- Old versions saved before this migration carry no user; an update rarely changes the user, so
 -- the current row's is the best answer (migration 007 counts them with the same one, so the pass
 -- that subtracts them subtracts exactly what was added).
--- (Guarded: with no saved old versions, as on a new database, the join would still read events while
--- this transaction holds its trigger lock, stalling the product's inserts for the length of a scan.)
+-- (Guarded: with no saved old versions, as on a new database, the planner would still read all of
+-- events. 0.1's text held a trigger lock on events here, so that read stalled the product's inserts.)
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM rollupd.event_changes) THEN

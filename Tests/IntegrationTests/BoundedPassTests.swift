@@ -12,53 +12,8 @@ import Testing
     /// updates a few more (Workload.writeTransactions): rows that share an xid go together.
     static let largestWriterTransaction: Int64 = 45
 
-    @Test(arguments: [1, 7, 1000])
-    func concurrentOutOfOrderWritersWithBoundedTransactions(bound: Int) async throws {
-        try await withTestDatabaseAsync { database in
-            let engine = RollupEngine(timeZone: "Asia/Kolkata", maxRowsPerTransaction: bound)
-            let writers = (0..<4).map { database.session(label: "writer-\($0)") }
-            let roller = database.session(label: "roller")
-            let writersDone = StopFlag()
-            var transactions = 0
-            var largest: (added: Int64, removed: Int64) = (0, 0)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await withThrowingTaskGroup(of: Void.self) { writing in
-                        for (index, writer) in writers.enumerated() {
-                            writing.addTask {
-                                try await Workload.writeTransactions(with: writer, seed: UInt64(1400 + index + bound)) { $0 < 25 }
-                            }
-                        }
-                        try await writing.waitForAll()
-                    }
-                    writersDone.set()
-                }
-                while !writersDone.isSet {
-                    let reports = try await roller.run { connection in
-                        try RollupSource.allCases.map { try engine.pass($0, on: connection) }
-                    }
-                    transactions += reports.count
-                    for report in reports {
-                        largest = (max(largest.added, report.counts.added), max(largest.removed, report.counts.removed))
-                    }
-                    if !reports.contains(where: \.remaining) { try await Task.sleep(for: .milliseconds(20)) }
-                }
-                try await group.waitForAll()
-            }
-            for writer in writers { await writer.close() }
-            let (events, differences) = try await roller.run { connection in
-                for source in RollupSource.allCases { _ = try engine.catchUp(source, on: connection) }
-                return (try connection.query("SELECT count(*) FROM events").rows[0].int64(0),
-                        try Oracle.differences(timeZone: "Asia/Kolkata", on: connection))
-            }
-            await roller.close()
-            #expect(events > 300, "the workload should have written a real amount of data")
-            #expect(transactions >= 10)
-            #expect(largest.added <= max(Int64(bound), Self.largestWriterTransaction), "a transaction took more than its bound")
-            #expect(largest.removed <= Int64(bound), "a transaction subtracted more old versions than its bound")
-            #expect(differences == [])
-        }
-    }
+    // Concurrent out-of-order writers at bounds 1, 7 and 1,000:
+    // EngineTests.concurrentWritersCommittingOutOfOrderAreCountedExactlyOnce.
 
     /// Rows from before rollupd (no xid) are adopted in key order, `bound` per transaction, while
     /// writers insert, update and delete (pre-existing rows among them) and commit out of order.

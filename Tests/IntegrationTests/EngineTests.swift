@@ -55,21 +55,26 @@ import Testing
         }
     }
 
-    @Test func concurrentWritersCommittingOutOfOrderAreCountedExactlyOnce() async throws {
+    /// Unbounded, and with rollup.max_rows_per_transaction 1, 7 and 1,000 (BoundedPassTests):
+    /// no transaction of a pass subtracts more old versions than its bound, or takes more rows
+    /// than its bound or one writing transaction's.
+    @Test(arguments: [nil, 1, 7, 1000] as [Int?])
+    func concurrentWritersCommittingOutOfOrderAreCountedExactlyOnce(bound: Int?) async throws {
         try await withTestDatabaseAsync { database in
-            let engine = RollupEngine(timeZone: "Asia/Kolkata")
+            let engine = RollupEngine(timeZone: "Asia/Kolkata", maxRowsPerTransaction: bound)
             let writers = (0..<6).map { database.session(label: "writer-\($0)") }
             let roller = database.session(label: "roller")
             // A fixed amount of work, not a fixed time: a slow machine takes longer, never writes less.
             let transactionsPerWriter = 30
             let writersDone = StopFlag()
             var passes = 0
+            var largest: (added: Int64, removed: Int64) = (0, 0)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await withThrowingTaskGroup(of: Void.self) { writing in
                         for (index, writer) in writers.enumerated() {
                             writing.addTask {
-                                try await Workload.writeTransactions(with: writer, seed: UInt64(100 + index)) { $0 < transactionsPerWriter }
+                                try await Workload.writeTransactions(with: writer, seed: UInt64(100 + index + (bound ?? 0))) { $0 < transactionsPerWriter }
                             }
                         }
                         try await writing.waitForAll()
@@ -77,11 +82,14 @@ import Testing
                     writersDone.set()
                 }
                 while !writersDone.isSet {
-                    _ = try await roller.run { connection in
-                        for source in RollupSource.allCases { _ = try engine.pass(source, on: connection) }
+                    let reports = try await roller.run { connection in
+                        try RollupSource.allCases.map { try engine.pass($0, on: connection) }
                     }
                     passes += 1
-                    try await Task.sleep(for: .milliseconds(30))
+                    for report in reports {
+                        largest = (max(largest.added, report.counts.added), max(largest.removed, report.counts.removed))
+                    }
+                    if !reports.contains(where: \.remaining) { try await Task.sleep(for: .milliseconds(30)) }
                 }
                 try await group.waitForAll()
             }
@@ -94,6 +102,10 @@ import Testing
             await roller.close()
             #expect(events > 500, "the workload should have written a real amount of data")
             #expect(passes >= 10, "passes should have run while the writers were writing")
+            if let bound {
+                #expect(largest.added <= max(Int64(bound), BoundedPassTests.largestWriterTransaction), "a transaction took more than its bound")
+                #expect(largest.removed <= Int64(bound), "a transaction subtracted more old versions than its bound")
+            }
             #expect(differences == [])
         }
     }
