@@ -4,13 +4,15 @@
 # rollup.max_rows_per_transaction at a time) cost the product's single-row inserts, and how long
 # does it take against the set-based limit over the same rows?
 #
-#   bench/adoption.sh [--rows N] [--rate R] [--seconds T] [--bound B] [--smoke] [--keep]
+#   bench/adoption.sh [--rows N] [--rate R] [--seconds T] [--bound B] [--migrations DIR] [--smoke] [--keep]
 #                     [--admin-url CONNINFO]
 #
 #   --rows N      events in the table before rollupd arrives (default 5000000; the issue asks 50M)
 #   --rate R      the writer's target rate, inserts/s over its 2 connections (default 500)
 #   --seconds T   length of the idle window (default 20)
 #   --bound B     rollup.max_rows_per_transaction (default: the config's, 100000)
+#   --migrations DIR  the migrations rollupd applies (default: migrations/ of this tree, copied at
+#                 the start); they must be the ones the binary was built with
 #   --smoke       N=50000, T=3, bound 7000 (CI)
 #   --keep        keep the database rollupd_adoption_bench
 #   --admin-url   superuser conninfo on the postgres database
@@ -49,6 +51,7 @@ parse_extra() {
     --rate) posint "$@"; RATE=$2 ;;
     --seconds) posint "$@"; IDLE_S=$2 tset=1 ;;
     --bound) posint "$@"; BOUND=$2 bset=1 ;;
+    --migrations) [[ -d ${2-} ]] || die "--migrations needs a directory"; MIGRATIONS=$(readlink -f "$2") ;;
     *) return 1 ;;
     esac
 }
@@ -63,6 +66,10 @@ PGBENCH="$(pg_bin)/pgbench"
 [[ -x $PGBENCH ]] || die "no pgbench under /usr/lib/postgresql/*/bin"
 /usr/bin/time -f %M true 2>/dev/null || die "needs GNU time at /usr/bin/time"
 setup_bench
+# Copies taken now: a rebuild, or an edit of migrations/ while the benchmark runs (rollupd refuses
+# an applied migration whose file changed), changes nothing.
+cp -r "${MIGRATIONS:-$REPO/migrations}" "$WORK/migrations"
+export ROLLUPD_MIGRATIONS_DIRECTORY="$WORK/migrations"
 cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)

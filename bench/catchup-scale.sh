@@ -17,7 +17,8 @@
 # run). At the end of each case, an oracle recomputes every bucket from the raw events.
 #
 #   bench/catchup-scale.sh [--sizes "1000000 10000000"] [--tx-rows R] [--bound B] [--big-bound B2]
-#                          [--no-run] [--reps K] [--cases "adoption backlog"] [--smoke] [--keep]
+#                          [--no-run] [--once-only CASES] [--reps K] [--cases "adoption backlog"] [--migrations DIR]
+#                          [--smoke] [--keep]
 #                          [--admin-url CONNINFO]
 #
 #   --sizes "A B ..."  event counts, one fresh database each (default "1000000 10000000";
@@ -27,9 +28,13 @@
 #                      100000)
 #   --big-bound B2     a second `rollupd once` with this bound (default 1000000; 0 skips it)
 #   --no-run           skip the `rollupd run` catch-up (time to first progress line)
+#   --once-only "..."  cases that get only the baselines and `rollupd once` at the default bound
+#                      (no --big-bound, no run): adoption is slow at 10M
 #   --reps K           repetitions of both baselines and of `rollupd once` at the default bound
 #                      (default 1)
 #   --cases "..."      which cases, in this order (default "adoption backlog")
+#   --migrations DIR   the migrations rollupd applies (default: migrations/ of this tree, copied at
+#                      the start); they must be the ones the binary was built with
 #   --smoke            sizes "10000 30000", R=2500, bound 4000, big bound 12000 (CI)
 #   --keep             keep the database of the last size
 #   --admin-url        superuser conninfo on the postgres database
@@ -44,7 +49,7 @@ NAME=catchup-scale
 BENCH_DB=rollupd_catchup_scale_bench
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
-SIZES="1000000 10000000" TX_ROWS=200000 BOUND="" BIG_BOUND=1000000 DO_RUN=1 REPS=1 CASES="adoption backlog"
+SIZES="1000000 10000000" TX_ROWS=200000 BOUND="" BIG_BOUND=1000000 DO_RUN=1 REPS=1 CASES="adoption backlog" ONCE_ONLY=""
 sset=0 tset=0 bset=0 bbset=0
 posint() { [[ ${2-} =~ ^[1-9][0-9]*$ ]] || die "$1 needs a positive integer"; }
 parse_extra() {
@@ -57,6 +62,8 @@ parse_extra() {
     --reps) posint "$@"; REPS=$2 ;;
     --cases) [[ ${2-} =~ ^((adoption|backlog)\ ?)+$ ]] || die "--cases takes adoption and/or backlog"; CASES=$2 ;;
     --no-run) DO_RUN=0 EXTRA_SHIFT=1 ;;
+    --once-only) [[ ${2-} =~ ^((adoption|backlog)\ ?)*$ ]] || die "--once-only takes adoption and/or backlog"; ONCE_ONLY=$2 ;;
+    --migrations) [[ -d ${2-} ]] || die "--migrations needs a directory"; MIGRATIONS=$(readlink -f "$2") ;;
     *) return 1 ;;
     esac
 }
@@ -69,7 +76,10 @@ if ((SMOKE)); then
 fi
 command -v /usr/bin/time >/dev/null && /usr/bin/time -f %M true 2>/dev/null || die "needs GNU time at /usr/bin/time"
 setup_bench
-# A copy of the binary: a rebuild of the tree during the run changes nothing.
+# Copies taken now: a rebuild, or an edit of migrations/ while the benchmark runs (rollupd refuses
+# an applied migration whose file changed), changes nothing.
+cp -r "${MIGRATIONS:-$REPO/migrations}" "$WORK/migrations"
+export ROLLUPD_MIGRATIONS_DIRECTORY="$WORK/migrations"
 cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)
@@ -178,14 +188,15 @@ measure_case() {
         table_row "once, bound $DEFAULT_BOUND (rep $rep)" "$C_WALL_MS" "$C_TEMP_BYTES" "$C_RSS_KB" "tx=$C_CHUNKS took_sum=${C_TOOK_MS}ms"
         ONCE_WALLS+=("$C_WALL_MS")
     done
-    local big=null run=null
-    if ((BIG_BOUND > 0)); then
+    local big=null run=null only=0
+    [[ " $ONCE_ONLY " == *" $CASE "* ]] && only=1
+    if ((BIG_BOUND > 0 && !only)); then
         say "  rollupd once, bound $BIG_BOUND"
         catch_up once "$BIG_BOUND"
         big=$(catchup_json once "$BIG_BOUND")
         table_row "once, bound $BIG_BOUND" "$C_WALL_MS" "$C_TEMP_BYTES" "$C_RSS_KB" "tx=$C_CHUNKS took_sum=${C_TOOK_MS}ms"
     fi
-    if ((DO_RUN)); then
+    if ((DO_RUN && !only)); then
         say "  rollupd run (bound $DEFAULT_BOUND) until caught up"
         catch_up run ""
         run=$(catchup_json run "$DEFAULT_BOUND")
