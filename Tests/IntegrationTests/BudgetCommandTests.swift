@@ -1,5 +1,7 @@
 import Foundation
 import Postgres
+import RollupdCore
+import RollupdStore
 import Testing
 
 /// `rollupd budget ...` and `rollupd channel test` through the real binary, against a real
@@ -24,8 +26,9 @@ import Testing
             let id = try connection.query("SELECT id FROM rollupd.budgets").singleRow("budget").int64(0)
             #expect(add.stdout == "added budget \(id): 'Acme daily': project acme, $10 per day (UTC, rollup.time_zone) at 50,80% -> channel default\n")
 
-            let once = try await DaemonProcess.run(["once", "--config", config])
-            #expect(once.status == 0, "\(once)")
+            // Rolled up and evaluated in process: the command under test is `budget list`.
+            _ = try RollupEngine(timeZone: "UTC").catchUp(.events, on: connection)
+            _ = try BudgetEvaluator(defaultTimeZone: "UTC", settings: RollupdConfig.Budgets()).evaluate(on: connection)
             let list = try await DaemonProcess.run(["budget", "list", "--config", config, "--json"])
             #expect(list.status == 0, "\(list)")
             let listed = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
@@ -69,7 +72,7 @@ import Testing
                 (["--thresholds", "50,0"], 64, "--thresholds: '50,0' is not a list of percentages above 0"),
                 (["--period", "year"], 64, "--period: 'year' is not a period"),
                 (["--limit", "0"], 64, "--limit: '0' is not an amount in USD above 0"),
-                (["--channel", "finance"], 78, "no channel 'finance' in the config (channels there: default); add channels.finance"),
+                (["--channel", "finance"], 78, "no channel 'finance' in the config (channels there: dead, default); add channels.finance"),
             ] as [([String], Int32, String)] {
                 let outcome = try await DaemonProcess.run(base + extra)
                 #expect(outcome.status == status, "\(extra): \(outcome)")
@@ -98,6 +101,10 @@ import Testing
             }
             let failing = try await DaemonProcess.run(["channel", "test", "default", "--config", config])
             #expect(failing.status == 1 && failing.stdout.contains("HTTP 500"), "\(failing)")
+            let refused = try await DaemonProcess.run(["channel", "test", "dead", "--config", config])
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stdout.contains("channel 'dead': no answer after") && refused.stdout.contains("could not connect"), "\(refused)")
+            #expect(!refused.stdout.contains("Error") && !refused.stdout.contains("dead-token"), "a sentence, without the URL: \(refused)")
             let unknown = try await DaemonProcess.run(["channel", "test", "ops", "--config", config])
             #expect(unknown.status == 78 && unknown.stderr.contains("config key 'channels.ops'"), "\(unknown)")
             #expect(receiver.requests.count == 2)
@@ -115,6 +122,8 @@ import Testing
             let directory = try TemporaryDirectory()
             let config = try DaemonConfig.file(in: directory, database: database, ["log.level": "warning"], channels: [
                 "default": ["url": receiver.url, "format": "json", "signing_secret": AlertDeliveryTests.secret],
+                // Nothing listens on port 1: the connection is refused.
+                "dead": ["url": "http://127.0.0.1:1/hooks/dead-token", "format": "slack"],
             ])
             try await body(database, config, receiver)
         }

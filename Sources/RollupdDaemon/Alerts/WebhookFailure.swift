@@ -33,7 +33,7 @@ enum WebhookFailure {
         if let error = error as? IOError {
             return "could not connect: \(String(cString: strerror(error.errnoCode)).lowercased())"
         }
-        if error is ChannelError, case .connectTimeout = error as! ChannelError {
+        if let error = error as? ChannelError, case .connectTimeout = error {
             return "could not connect within \(seconds(connectTimeout)) (alerts.connect_timeout)"
         }
         return "the request failed: \(error)"
