@@ -4,7 +4,7 @@
 # rollup.max_rows_per_transaction at a time) cost the product's single-row inserts, and how long
 # does it take against the set-based limit over the same rows?
 #
-#   bench/adoption.sh [--rows N] [--rate R] [--seconds T] [--bound B] [--migrations DIR] [--smoke] [--keep]
+#   bench/adoption.sh [--rows N] [--rate R] [--seconds T] [--bound B] [--migrations DIR] [--config FILE] [--smoke] [--keep]
 #                     [--admin-url CONNINFO]
 #
 #   --rows N      events in the table before rollupd arrives (default 5000000; the issue asks 50M)
@@ -13,6 +13,8 @@
 #   --bound B     rollup.max_rows_per_transaction (default: the config's, 100000)
 #   --migrations DIR  the migrations rollupd applies (default: migrations/ of this tree, copied at
 #                 the start); they must be the ones the binary was built with
+#   --config FILE the rollupd.yaml every run reads (default: config/rollupd.yaml of this tree,
+#                 copied at the start); it must be one the binary accepts
 #   --smoke       N=50000, T=3, bound 7000 (CI)
 #   --keep        keep the database rollupd_adoption_bench
 #   --admin-url   superuser conninfo on the postgres database
@@ -52,6 +54,7 @@ parse_extra() {
     --seconds) posint "$@"; IDLE_S=$2 tset=1 ;;
     --bound) posint "$@"; BOUND=$2 bset=1 ;;
     --migrations) [[ -d ${2-} ]] || die "--migrations needs a directory"; MIGRATIONS=$(readlink -f "$2") ;;
+    --config) [[ -f ${2-} ]] || die "--config needs a file"; CONFIG_FILE=$(readlink -f "$2") ;;
     *) return 1 ;;
     esac
 }
@@ -70,6 +73,7 @@ setup_bench
 # an applied migration whose file changed), changes nothing.
 cp -r "${MIGRATIONS:-$REPO/migrations}" "$WORK/migrations"
 export ROLLUPD_MIGRATIONS_DIRECTORY="$WORK/migrations"
+[[ -z ${CONFIG_FILE-} ]] || cp "$CONFIG_FILE" "$CONFIG"
 cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)

@@ -17,7 +17,7 @@
 # run). At the end of each case, an oracle recomputes every bucket from the raw events.
 #
 #   bench/catchup-scale.sh [--sizes "1000000 10000000"] [--tx-rows R] [--bound B] [--big-bound B2]
-#                          [--no-run] [--once-only CASES] [--reps K] [--cases "adoption backlog"] [--migrations DIR]
+#                          [--no-run] [--once-only CASES] [--reps K] [--cases "adoption backlog"] [--migrations DIR] [--config FILE]
 #                          [--smoke] [--keep]
 #                          [--admin-url CONNINFO]
 #
@@ -35,6 +35,8 @@
 #   --cases "..."      which cases, in this order (default "adoption backlog")
 #   --migrations DIR   the migrations rollupd applies (default: migrations/ of this tree, copied at
 #                      the start); they must be the ones the binary was built with
+#   --config FILE      the rollupd.yaml every run reads (default: config/rollupd.yaml of this tree,
+#                      copied at the start); it must be one the binary accepts
 #   --smoke            sizes "10000 30000", R=2500, bound 4000, big bound 12000 (CI)
 #   --keep             keep the database of the last size
 #   --admin-url        superuser conninfo on the postgres database
@@ -64,6 +66,7 @@ parse_extra() {
     --no-run) DO_RUN=0 EXTRA_SHIFT=1 ;;
     --once-only) [[ ${2-} =~ ^((adoption|backlog)\ ?)*$ ]] || die "--once-only takes adoption and/or backlog"; ONCE_ONLY=$2 ;;
     --migrations) [[ -d ${2-} ]] || die "--migrations needs a directory"; MIGRATIONS=$(readlink -f "$2") ;;
+    --config) [[ -f ${2-} ]] || die "--config needs a file"; CONFIG_FILE=$(readlink -f "$2") ;;
     *) return 1 ;;
     esac
 }
@@ -80,6 +83,7 @@ setup_bench
 # an applied migration whose file changed), changes nothing.
 cp -r "${MIGRATIONS:-$REPO/migrations}" "$WORK/migrations"
 export ROLLUPD_MIGRATIONS_DIRECTORY="$WORK/migrations"
+[[ -z ${CONFIG_FILE-} ]] || cp "$CONFIG_FILE" "$CONFIG"
 cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)
