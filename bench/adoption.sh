@@ -35,7 +35,8 @@
 # 100 ms. Then a last `rollupd once` and the oracle (every bucket recomputed from the raw events).
 # Targets (issue 14): adoption p99 within 2x idle p99; adoption wall within 1.25x the set-based.
 #
-# Environment: ROLLUPD_BINARY (prebuilt binary, copied first; unset: release build, bench/lib.sh).
+# Environment: BENCH_BINARY_COMMIT (the commit a prebuilt binary was built from, recorded in the
+# JSON), ROLLUPD_BINARY (prebuilt binary, copied first; unset: release build, bench/lib.sh).
 # Needs psql, pgbench (newest /usr/lib/postgresql/*/bin), GNU /usr/bin/time.
 # Writes bench/results/adoption-<UTC timestamp>.json and prints a table.
 set -euo pipefail
@@ -78,6 +79,9 @@ cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)
 GIT_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit the binary was built from, when the caller knows it (a prebuilt ROLLUPD_BINARY may
+# be older than the tree's HEAD, which is recorded too).
+BINARY_COMMIT=${BENCH_BINARY_COMMIT:-unknown}
 export ROLLUPD_LOG_LEVEL=debug
 [[ -n $BOUND ]] && export ROLLUPD_ROLLUP_MAX_ROWS_PER_TRANSACTION=$BOUND
 DEFAULT_BOUND=${BOUND:-$(awk '/^ *max_rows_per_transaction:/ { print $2; exit }' "$CONFIG")}
@@ -179,7 +183,7 @@ win() { printf '{"window_s": %s, "inserts": %s, "latency_ms": {"p50": %s, "p99":
 OUT="$RESULTS_DIR/adoption-$STAMP.json"
 {
     printf '{"benchmark": "adoption", "started": "%s", "smoke": %s, "machine": %s,\n' "$STAMP" "$([[ $SMOKE == 1 ]] && echo true || echo false)" "$(machine_json)"
-    printf ' "rollupd": {"git_commit": "%s", "binary_sha256_12": "%s", "binary_copied_from": "%s"},\n' "$GIT_COMMIT" "$BINARY_SHA" "$BINARY_SOURCE"
+    printf ' "rollupd": {"tree_head_at_run": "%s", "binary_built_from": "%s", "binary_sha256_12": "%s", "binary_copied_from": "%s"},\n' "$GIT_COMMIT" "$BINARY_COMMIT" "$BINARY_SHA" "$BINARY_SOURCE"
     printf ' "postgres_settings": "%s",\n' "$(psql_admin -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings
         WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem', 'max_parallel_workers_per_gather')")"
     printf ' "loadavg": {"start": %s, "before_adoption": %s, "end": %s},\n' "$LOAD_START" "$LOAD_ADOPT" "$LOAD_END"

@@ -42,7 +42,8 @@
 #   --admin-url        superuser conninfo on the postgres database
 #                      (default $BENCH_ADMIN_URL, else host=127.0.0.1 port=55432 user=postgres dbname=postgres)
 #
-# Environment: ROLLUPD_BINARY (prebuilt binary, copied to a temporary directory first; unset:
+# Environment: BENCH_BINARY_COMMIT (the commit a prebuilt binary was built from, recorded in the
+# JSON), ROLLUPD_BINARY (prebuilt binary, copied to a temporary directory first; unset:
 # release build, see bench/lib.sh). Needs psql, /usr/bin/time (GNU), pgrep.
 # Writes bench/results/catchup-scale-<UTC timestamp>.json (rewritten after every case) and prints
 # a table; exits non-zero when the rollups ever differ from the baseline or the oracle.
@@ -88,6 +89,9 @@ cp "$ROLLUPD" "$WORK/rollupd"
 BINARY_SOURCE=$ROLLUPD ROLLUPD="$WORK/rollupd"
 BINARY_SHA=$(sha256sum "$ROLLUPD" | cut -c1-12)
 GIT_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)
+# The commit the binary was built from, when the caller knows it (a prebuilt ROLLUPD_BINARY may
+# be older than the tree's HEAD, which is recorded too).
+BINARY_COMMIT=${BENCH_BINARY_COMMIT:-unknown}
 # One log line per transaction of a pass ("rolled up part of events's backlog", debug), for took_ms.
 export ROLLUPD_LOG_LEVEL=debug
 [[ -n $BOUND ]] && export ROLLUPD_ROLLUP_MAX_ROWS_PER_TRANSACTION=$BOUND
@@ -229,7 +233,7 @@ measure_case() {
 write_json() {
     {
         printf '{\n "benchmark": "catchup-scale", "started": "%s", "smoke": %s, "machine": %s,\n' "$STAMP" "$([[ $SMOKE == 1 ]] && echo true || echo false)" "$(machine_json)"
-        printf ' "rollupd": {"git_commit": "%s", "binary_sha256_12": "%s", "binary_copied_from": "%s"},\n' "$GIT_COMMIT" "$BINARY_SHA" "$BINARY_SOURCE"
+        printf ' "rollupd": {"tree_head_at_run": "%s", "binary_built_from": "%s", "binary_sha256_12": "%s", "binary_copied_from": "%s"},\n' "$GIT_COMMIT" "$BINARY_COMMIT" "$BINARY_SHA" "$BINARY_SOURCE"
         printf ' "postgres_settings": "%s",\n' "$(psql_admin -c "SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings
             WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem', 'maintenance_work_mem', 'max_parallel_workers_per_gather', 'jit')")"
         printf ' "loadavg_start": %s, "loadavg_end": %s, "default_bound": %s, "big_bound": %s, "load_tx_rows": %s, "reps": %s, "quiet_timeouts": %s,\n' \
