@@ -245,23 +245,28 @@ public struct BudgetEvaluator: Sendable {
                                        AND u.period_start >= p.period_start AND u.period_start < p.period_end
             WHERE p.scope = 'user'
             GROUP BY p.id, p.closed
-        ), user_edges AS (
+        ), user_grid AS MATERIALIZED (
             -- A user budget in another zone: [start, next rollup-zone midnight) added, [end, next
-            -- midnight) taken away, from raw events. Only the (user, project) pairs with a day
-            -- bucket there can have counted rows, so each is read through the product's
-            -- (project_id, user_id, created_at) index: a few rows per active user, none for idle ones.
-            SELECT p.id, p.closed, e.sign, e.lo, e.hi, p.scope_value AS user_id
-            FROM periods p
-            CROSS JOIN LATERAL (VALUES (1, p.period_start), (-1, p.period_end)) AS x(sign, at)
+            -- midnight) taken away, from raw events; computed once per (period, zone), not per
+            -- budget (materialized: inlined, the zone arithmetic ran once per budget).
+            SELECT c.period, c.zone, c.closed, e.sign, e.lo, e.hi, date_trunc('day', e.lo, $3::text) AS day
+            FROM calendar c
+            CROSS JOIN LATERAL (VALUES (1, c.period_start), (-1, c.period_end)) AS x(sign, at)
             CROSS JOIN LATERAL (SELECT x.sign, x.at AS lo,
                 (date_trunc('day', (x.at AT TIME ZONE $3::text) - interval '1 microsecond') + interval '1 day') AT TIME ZONE $3::text AS hi) AS e
-            WHERE p.scope = 'user' AND e.lo < e.hi
+            WHERE e.lo < e.hi
+        ), user_edges AS (
+            -- Only the (user, project) pairs with a day bucket there can have counted rows, so
+            -- each is read through the product's (project_id, user_id, created_at) index: a few
+            -- rows per active user, none for idle ones.
+            SELECT p.id, p.closed, g.sign, g.lo, g.hi, g.day, p.scope_value AS user_id
+            FROM user_grid g
+            JOIN periods p ON p.scope = 'user' AND p.period = g.period AND p.zone = g.zone AND p.closed = g.closed
         ), user_edge_spend AS (
             SELECT ue.id, ue.closed, sum(ue.sign * x.cost) AS spend
             FROM user_edges ue
             CROSS JOIN counted k
-            JOIN rollupd.user_cost_aggregates u ON u.user_id = ue.user_id AND u.period = 'day'
-                                              AND u.period_start = date_trunc('day', ue.lo, $3::text)
+            JOIN rollupd.user_cost_aggregates u ON u.user_id = ue.user_id AND u.period = 'day' AND u.period_start = ue.day
             CROSS JOIN LATERAL (
                 SELECT coalesce(ev.verified_cost_usd, ev.estimated_cost_usd)::numeric AS cost
                 FROM events ev
