@@ -19,6 +19,7 @@ public enum ConfigKeys {
         Key(name: "rollup.poll_interval", defaultValue: "1s", isSecret: false),
         Key(name: "rollup.time_zone", defaultValue: "UTC", isSecret: false),
         Key(name: "rollup.max_rows_per_transaction", defaultValue: "100000", isSecret: false),
+        Key(name: "rollup.work_mem", defaultValue: "128MB", isSecret: false),
         Key(name: "leader.lock_key", defaultValue: "7262657", isSecret: false),
         Key(name: "leader.standby_poll", defaultValue: "5s", isSecret: false),
         Key(name: "retention.interval", defaultValue: "1h", isSecret: false),

@@ -153,6 +153,10 @@ extension RollupdConfig {
         }
 
 
+        let workMem = text("rollup.work_mem")
+        guard workMem.wholeMatch(of: /[1-9][0-9]{0,6}(kB|MB|GB)/) != nil else {
+            throw ConfigError(key: "rollup.work_mem", "'\(workMem)' is not a PostgreSQL memory size (examples: 64MB, 512MB, 2GB)")
+        }
         let schemaName = text("database.schema")
         let schema: SQLIdentifier
         do { schema = try SQLIdentifier(schemaName) } catch { throw ConfigError(key: "database.schema", "\(error)") }
@@ -183,7 +187,7 @@ extension RollupdConfig {
             ),
             migrations: Migrations(directory: directory, applyOnStart: try bool("migrations.apply_on_start")),
             rollup: Rollup(pollInterval: try duration("rollup.poll_interval", minimum: .milliseconds(50)), timeZone: zone,
-                           maxRowsPerTransaction: try count("rollup.max_rows_per_transaction", minimum: 1)),
+                           maxRowsPerTransaction: try count("rollup.max_rows_per_transaction", minimum: 1), workMem: workMem),
             leader: Leader(lockKey: lockKey, standbyPoll: try duration("leader.standby_poll", minimum: .milliseconds(100))),
             retention: retention,
             metrics: metrics,
@@ -357,6 +361,7 @@ extension RollupdConfig {
             ("rollup.poll_interval", rollup.pollInterval.compactDescription),
             ("rollup.time_zone", rollup.timeZone),
             ("rollup.max_rows_per_transaction", String(rollup.maxRowsPerTransaction)),
+            ("rollup.work_mem", rollup.workMem),
             ("leader.lock_key", String(leader.lockKey)),
             ("leader.standby_poll", leader.standbyPoll.compactDescription),
             ("retention.interval", retention.interval.compactDescription),

@@ -44,6 +44,9 @@ public struct RollupdConfig: Sendable, Equatable {
         /// `rollup.max_rows_per_transaction`: the most source rows (or saved old versions) one
         /// transaction of a pass takes; a larger backlog is rolled up in several, each committed.
         public var maxRowsPerTransaction: Int = 100_000
+        /// `rollup.work_mem`: PostgreSQL's work_mem inside a pass (`64MB`, `1GB`), so a bounded
+        /// transaction's aggregation hashes in memory; the most a pass asks of the server.
+        public var workMem: String = "128MB"
     }
 
     public struct Leader: Sendable, Equatable {

@@ -22,7 +22,7 @@ extension Logger {
         if let rebuilt = report.rebuiltBuckets { metadata["rebuilt_buckets"] = "\(rebuilt)" }
         // A transaction of a bounded catch-up: the progress line every 10 s says it better.
         if report.remaining {
-            debug("rolled up part of \(report.source.rawValue)'s backlog", metadata: metadata)
+            debug("rolled up part of the backlog of \(report.source.rawValue)", metadata: metadata)
         } else {
             info("rolled up \(report.source.rawValue)", metadata: metadata)
         }

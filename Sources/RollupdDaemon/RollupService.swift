@@ -62,7 +62,8 @@ public struct RollupService: Service, CustomStringConvertible {
                     // A bounded transaction per source and loop: a source with a large backlog never
                     // holds up the others, and the watchdog hears of every round.
                     let engine = RollupEngine(timeZone: config.rollup.timeZone,
-                                              maxRowsPerTransaction: live.current.rollup.maxRowsPerTransaction)
+                                              maxRowsPerTransaction: live.current.rollup.maxRowsPerTransaction,
+                                              workMem: live.current.rollup.workMem)
                     let reports = try await session.run { connection in
                         try RollupSource.all(configured: config.sources).map { try engine.pass($0, on: connection) }
                     }

@@ -48,11 +48,21 @@ public struct ChangeTrackingCheck: Sendable {
     public func problems(on connection: PGConnection) throws -> [DeploymentProblem] {
         var problems: [DeploymentProblem] = []
         let usable = try AccessCheck.usableSchemas(on: connection)
-        // A table in a schema the role may not use cannot be looked at; AccessCheck reports the schema.
-        for target in targets where target.table.schema.map({ usable.contains($0.name) }) ?? true {
+        let existing = Set(try connection.query("SELECT nspname FROM pg_namespace").rows.map { try $0.string(0) })
+        // A table in a schema the role may not use cannot be looked at; AccessCheck reports the
+        // schema. (In a schema that does not exist, it is simply not found.)
+        for target in targets where target.table.schema.map({ usable.contains($0.name) || !existing.contains($0.name) }) ?? true {
             let row = try connection.query(Self.stateSQL, [target.table.quoted, target.index.name, target.triggers],
                                            context: "change tracking of \(target.table)").singleRow("change tracking")
-            guard try row.bool(0) else { continue }  // SchemaPreflight or the source's own check reports it
+            guard try row.bool(0) else {
+                // The built-in tables are SchemaPreflight's to report; a configured one is here.
+                if let source = sources.first(where: { $0.table == target.table }) {
+                    problems.append(DeploymentProblem(
+                        object: target.table.quoted,
+                        problem: "table not found: sources.\(source.name).table names it (a table without a schema is in database.schema)"))
+                }
+                continue
+            }
             var lacking: [String] = []
             if try !row.bool(1) { lacking.append("column rollupd_xid") } else if try !row.bool(2) { lacking.append("the default of rollupd_xid") }
             switch row[3] {

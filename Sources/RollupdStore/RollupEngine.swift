@@ -68,10 +68,13 @@ public struct RollupEngine: Sendable {
     public let timeZone: String
     /// `rollup.max_rows_per_transaction`; nil takes everything below the horizon in one transaction.
     public let maxRowsPerTransaction: Int?
+    /// `rollup.work_mem`, for each transaction of a pass.
+    public let workMem: String
 
-    public init(timeZone: String, maxRowsPerTransaction: Int? = nil) {
+    public init(timeZone: String, maxRowsPerTransaction: Int? = nil, workMem: String = "128MB") {
         self.timeZone = timeZone
         self.maxRowsPerTransaction = maxRowsPerTransaction
+        self.workMem = workMem
     }
 
     static func rollup(for source: RollupSource) -> any SourceRollup {
@@ -190,9 +193,9 @@ public struct RollupEngine: Sendable {
             // second and saves nothing on a plan this simple (bench/README.md). Below about 128 MB
             // of work_mem the planner sorts a million-row catch-up for one of its two grouping
             // sets instead of hashing both (6.5 s instead of 3.9 s); only a catch-up uses that
-            // much, and a larger one spills to disk rather than failing.
-            try connection.query("SET LOCAL jit = off", context: "pass settings")
-            try connection.query("SET LOCAL work_mem = '128MB'", context: "pass settings")
+            // much, and a larger one spills to disk rather than failing (rollup.work_mem).
+            try connection.query("SELECT set_config('jit', 'off', true), set_config('work_mem', $1, true)", [workMem],
+                                 context: "pass settings")
             var initialized = try state.bool(1)
             let horizon = try state.string(3)
             if mode == .reset { initialized = false }

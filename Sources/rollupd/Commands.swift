@@ -151,6 +151,14 @@ struct PrepareSource: AsyncParsableCommand {
         let logger = global.bootstrapLogging(config)
         try await global.oneShot(config: config, logger: logger) { config, logger, session in
             try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger, verify: false)
+            let exists = try await session.run {
+                try $0.query("SELECT to_regclass($1) IS NOT NULL", [source.table.quoted]).singleRow("table").bool(0)
+            }
+            guard exists else {
+                throw DeploymentError(problems: [DeploymentProblem(
+                    object: source.table.quoted,
+                    problem: "table not found: sources.\(source.name).table names it (a table without a schema is in database.schema)")])
+            }
             let steps = try await session.run { try SourcePreparation.apply(source, on: $0) { logger.warning("\($0)") } }
             for step in steps { logger.notice("\(step)") }
             logger.notice("source prepared", metadata: ["source": "\(source.name)", "table": "\(source.table.quoted)"])
@@ -246,7 +254,8 @@ func bootstrapMetrics() -> PrometheusCollectorRegistry {
 /// `once` and `rebuild`: migrate if configured, then catch every source up (and rebuild, by mode).
 func catchUpEverySource(_ config: RollupdConfig, mode: RollupEngine.Mode, session: DatabaseSession, logger: Logger) async throws {
     try await DatabaseBootstrap.prepareSchema(config, session: session, logger: logger)
-    let engine = RollupEngine(timeZone: config.rollup.timeZone, maxRowsPerTransaction: config.rollup.maxRowsPerTransaction)
+    let engine = RollupEngine(timeZone: config.rollup.timeZone, maxRowsPerTransaction: config.rollup.maxRowsPerTransaction,
+                              workMem: config.rollup.workMem)
     let reports = try await session.run { connection in
         try RollupSource.all(configured: config.sources).map { source in
             var progress = CatchUpProgress()

@@ -151,7 +151,7 @@ import Testing
             ])
             let outcome = try await DaemonProcess.run(["once", "--config", config], timeout: .seconds(300))
             #expect(outcome.status == 0, "\(outcome.stderr)")
-            let parts = outcome.stderr.split(separator: "\n").filter { $0.contains("rolled up part of events") }
+            let parts = outcome.stderr.split(separator: "\n").filter { $0.contains("rolled up part of the backlog of events") }
             #expect(parts.count >= 59, "the backlog went in transactions of 5,000 rows: \(parts.count)")
             let differences = try await session.run { try Oracle.differences(timeZone: "UTC", on: $0) }
             #expect(differences == [])

@@ -59,6 +59,39 @@ import Testing
         }
     }
 
+    /// The same through a right taken away while the daemon runs as its own runtime role: one
+    /// error line, growing waits, one line when the right is back.
+    @Test func aRevokedRightBacksOffAndRecoversOnce() async throws {
+        try await withAppDatabase { app in
+            let directory = try TemporaryDirectory()
+            let migrate = try await DaemonProcess.run(["migrate", "--config", try app.ownerConfig(in: directory)])
+            #expect(migrate.status == 0, "\(migrate.stderr)")
+            try await app.grantGenerously()
+            let daemon = try DaemonProcess(["run", "--config", try app.runtimeConfig(in: directory, ["log.level": "debug"])])
+            defer { daemon.sigkill() }
+            // The app's rows are from before rollupd: adopted, then caught up.
+            #expect(await daemon.waitForStderr(containing: "caught up rows=", timeout: .seconds(60)), "\(daemon.stderrText)")
+
+            let runtime = SQLQuote.identifier(app.runtime)
+            try await app.asOwner { connection in
+                try connection.query("REVOKE INSERT, UPDATE ON cost_aggregates FROM \(runtime)")
+                var random = SeededRandom(seed: 1403)
+                try Workload.insertEvents(count: 5, maxAgeHours: 1, random: &random, on: connection)
+            }
+            #expect(await daemon.waitForStderr(containing: "attempt=4", timeout: .seconds(90)), "\(daemon.stderrText)")
+            let errors = daemon.stderrLines.filter { $0.hasPrefix("<3>pass failed") }
+            #expect(errors.count == 1, "\(daemon.stderrText)")
+            #expect(errors.first?.contains("permission denied") == true && errors.first?.contains("sqlstate=42501") == true, "\(daemon.stderrText)")
+            let waits = Self.retryWaits(daemon.stderrLines).filter { $0.attempt <= 4 }
+            #expect(waits.map(\.attempt) == [1, 2, 3, 4], "\(waits)")
+            #expect(zip(waits, waits.dropFirst()).allSatisfy { $0.seconds <= $1.seconds + 0.001 }, "the waits never shrink (each at least half of double the one before): \(waits)")
+
+            try await app.asOwner { try $0.query("GRANT INSERT, UPDATE ON cost_aggregates TO \(runtime)") }
+            #expect(await daemon.waitForStderr(containing: "rolling up again after the failure", timeout: .seconds(90)), "\(daemon.stderrText)")
+            #expect(daemon.stderrLines.filter { $0.hasPrefix("<3>pass failed") }.count == 1, "\(daemon.stderrText)")
+        }
+    }
+
     /// A statement that runs past database.statement_timeout says which keys to change. (The
     /// pass is made to wait on a row lock, which the timeout counts, so it times out on any machine.)
     @Test func aStatementTimeoutNamesTheKeysThatFixIt() async throws {
@@ -77,6 +110,32 @@ import Testing
             #expect(outcome.stderr.contains("statement timeout"), "\(outcome.stderr)")
             #expect(outcome.stderr.contains("lower rollup.max_rows_per_transaction, now 100000"), "\(outcome.stderr)")
             #expect(outcome.stderr.contains("database.statement_timeout, 1s"), "\(outcome.stderr)")
+        }
+    }
+
+    /// A configured source whose table is not there is a configuration error naming the key,
+    /// for prepare-source and for once, never a retry loop.
+    @Test func aConfiguredSourceWithoutItsTableIsAConfigurationError() async throws {
+        try await withTestDatabaseAsync { database in
+            let directory = try TemporaryDirectory()
+            let config = try DaemonConfig.file(in: directory, database: database, extraYAML: """
+                sources:
+                  ledger:
+                    table: billing.ledger
+                    kind: cost
+                    project_id: "=p"
+                    feature: "=f"
+                    model: model
+                    created_at: created_at
+                    input_tokens: input_tokens
+                    output_tokens: output_tokens
+                """)
+            for arguments in [["prepare-source", "ledger", "--apply"], ["once"]] {
+                let outcome = try await DaemonProcess.run(arguments + ["--config", config], timeout: .seconds(60))
+                #expect(outcome.status == 78, "\(arguments): \(outcome.stderr)")
+                #expect(outcome.stderr.contains("\"billing\".\"ledger\""), "\(arguments): \(outcome.stderr)")
+                #expect(outcome.stderr.contains("sources.ledger.table"), "\(arguments): \(outcome.stderr)")
+            }
         }
     }
 
