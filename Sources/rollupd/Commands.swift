@@ -193,9 +193,7 @@ struct Status: AsyncParsableCommand {
             let report = try await session.run { try StatusReport.read(lockKey: config.leader.lockKey, configured: config.sources, on: $0) }
             let problems = report.problems(maxLag: config.metrics.maxLag.seconds)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(StatusJSON(healthy: problems.isEmpty, problems: problems, status: report)), as: UTF8.self))
+                try printJSON(StatusJSON(healthy: problems.isEmpty, problems: problems, status: report))
             } else {
                 print(StatusText.render(report))
                 print(problems.isEmpty ? "\nhealthy" : "\nUNHEALTHY:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))

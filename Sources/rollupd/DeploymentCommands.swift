@@ -17,9 +17,7 @@ struct CheckDB: AsyncParsableCommand {
         try await global.oneShot { config, _, session in
             let report = try await session.run { try DeploymentReport.read(config, on: $0) }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
             } else {
                 print(report.text)
             }

@@ -37,6 +37,13 @@ struct GlobalOptions: ParsableArguments {
     }
 }
 
+/// `--json` output: pretty, keys sorted, so scripts and diffs see a stable document.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
