@@ -6,7 +6,8 @@
 #   Loads N events over the last 30 days (bench/generator.sql, 500 users), rolls them up with
 #   `rollupd once`, inserts B budgets (80% user budgets over 10,000 user ids, most of them idle;
 #   the rest project, feature, model and global; day, week and month periods; one in ten in
-#   America/New_York, which sums UTC hour buckets instead of day buckets), then runs `rollupd once`
+#   America/New_York, whose edges come from UTC hour buckets, and for user budgets from raw
+#   events through (project_id, user_id, created_at)), then runs `rollupd once`
 #   R+1 times with log.level debug and reads the evaluation's took_ms: the first run records the
 #   alerts due, the others find them recorded (the steady state). Baselines in the same run:
 #     - per-budget: the same spend computed with one query per budget (what a cron job looping
