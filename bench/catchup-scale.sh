@@ -272,8 +272,8 @@ for N in $SIZES; do
         t0=$(now_ns)
         for ((lo = 1; lo <= N; lo += TX_ROWS)); do
             n=$((lo + TX_ROWS - 1 <= N ? TX_ROWS : N - lo + 1))
-            psql_bench -c "SELECT bench.load_events($lo, $n, '$bulk_start'::timestamptz + interval '719 hours' * ($lo - 1) / $N,
-                interval '719 hours' * $n / $N, $SEED)" >/dev/null
+            psql_bench -c "SELECT bench.load_events($lo, $n, '$bulk_start'::timestamptz + interval '719 hours' * (($lo - 1)::float8 / $N),
+                interval '719 hours' * ($n::float8 / $N), $SEED)" >/dev/null
         done
         load_ms=$(ms_since "$t0")
         t0=$(now_ns)
