@@ -38,6 +38,14 @@ while [ $# -gt 0 ]; do
 done
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 db=rollupd_ingest_bench
+# The `rollupd` variant is what `rollupd migrate` adds: $ROLLUPD_BINARY (bench/smoke.sh sets it), else a built one.
+rollupd_bin=${ROLLUPD_BINARY:-}
+if [ -z "$rollupd_bin" ]; then
+  for candidate in "$repo/.build/release/rollupd" "$repo/.build/debug/rollupd"; do
+    [ -x "$candidate" ] && { rollupd_bin=$candidate; break; }
+  done
+fi
+[ -x "$rollupd_bin" ] || { echo "ingest-overhead: no rollupd binary (set ROLLUPD_BINARY or run swift build)" >&2; exit 1; }
 work=$(mktemp -d)
 durable_dir=""
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -71,11 +79,16 @@ DROP SCHEMA IF EXISTS rollupd CASCADE;
 DROP TABLE IF EXISTS events, cost_aggregates, hourly_rollups, analytics_events, delta_log CASCADE;
 DROP FUNCTION IF EXISTS log_deltas() CASCADE;
 SQL
-  psql "$url" -q -v ON_ERROR_STOP=1 -f "$repo/migrations/001_source_tables.sql" >/dev/null
+  # The product's table as the app has it, then what each variant adds to it.
+  psql "$url" -q -v ON_ERROR_STOP=1 -f "$repo/scripts/demo/app_schema.sql" >/dev/null
   case "$1" in
     bare) ;;
     rollupd)
-      for f in "$repo"/migrations/*.sql; do psql "$url" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null; done ;;
+      # What `rollupd migrate` adds (the migration files fill in @app_schema@, and the column and its
+      # index come from migrate itself): the same as a real install.
+      printf 'database:\n  url: "%s"\nmigrations:\n  directory: "%s"\nmetrics:\n  listen: "off"\n' "$url" "$repo/migrations" >"$work/migrate.yaml"
+      env -u JOURNAL_STREAM -u ROLLUPD_DATABASE_URL -u ROLLUPD_MIGRATIONS_DIRECTORY "$rollupd_bin" migrate --config "$work/migrate.yaml" >/dev/null 2>"$work/migrate.log" \
+        || { cat "$work/migrate.log" >&2; exit 1; } ;;
     stmt_trig)
       psql "$url" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 CREATE TABLE delta_log (project_id text, feature text, model text, hour timestamptz, calls bigint, cost numeric);
