@@ -95,10 +95,13 @@ setup_variant() { # $1 variant
     local db=rollupd_alt_$1 url
     url=$(bench_url_for "$db")
     fresh_db "$db"
-    psql -X -q -v ON_ERROR_STOP=1 -d "$url" -f "$REPO/migrations/001_source_tables.sql" >/dev/null
+    # The product's table as the app has it, then what each variant adds to it.
+    psql -X -q -v ON_ERROR_STOP=1 -d "$url" -f "$REPO/scripts/demo/app_schema.sql" >/dev/null
     case $1 in
     bare) ;;
-    rollupd) for f in "$REPO"/migrations/*.sql; do psql -X -q -v ON_ERROR_STOP=1 -d "$url" -f "$f" >/dev/null; done ;;
+    rollupd) # what `rollupd migrate` adds, as installed
+        ROLLUPD_DATABASE_URL="$url" env -u JOURNAL_STREAM "$ROLLUPD" migrate --config "$CONFIG" >"$WORK/migrate-$1.log" 2>&1 \
+            || { cat "$WORK/migrate-$1.log" >&2; die "rollupd migrate failed"; } ;;
     trigger)
         psql -X -q -v ON_ERROR_STOP=1 -d "$url" >/dev/null <<'SQL'
 CREATE TABLE hourly_costs (project_id text, feature text, model text, hour timestamptz,
