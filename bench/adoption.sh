@@ -60,6 +60,9 @@ parse_extra() {
     esac
 }
 parse_common "$@"
+# A smoke run (bench/smoke.sh, e.g. from someone else's `scripts/dev test`) must not drop the
+# database of a full run in progress on the same cluster.
+if ((SMOKE)); then BENCH_DB=${BENCH_DB}_smoke; fi
 if ((SMOKE)); then
     ((rset)) || ROWS=50000
     ((tset)) || IDLE_S=3

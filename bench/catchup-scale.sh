@@ -73,6 +73,9 @@ parse_extra() {
     esac
 }
 parse_common "$@"
+# A smoke run (bench/smoke.sh, e.g. from someone else's `scripts/dev test`) must not drop the
+# database of a full run in progress on the same cluster.
+if ((SMOKE)); then BENCH_DB=${BENCH_DB}_smoke; fi
 if ((SMOKE)); then
     ((sset)) || SIZES="10000 30000"
     ((tset)) || TX_ROWS=2500
@@ -209,6 +212,7 @@ measure_case() {
         say "  rollupd run (bound $DEFAULT_BOUND) until caught up"
         catch_up run ""
         run=$(catchup_json run "$DEFAULT_BOUND")
+        say "  rollupd run: caught up after ${C_WALL_MS} ms, first progress line at ${C_FIRST_PROGRESS_MS} ms ($C_PROGRESS_LINES lines), $C_CHUNKS transactions, RSS ${C_RSS_KB} kB, temp $C_TEMP_BYTES B"
         table_row "run, bound $DEFAULT_BOUND" "$C_WALL_MS" "$C_TEMP_BYTES" "$C_RSS_KB" "first progress ${C_FIRST_PROGRESS_MS}ms, lines=$C_PROGRESS_LINES"
     fi
     say "  oracle: every bucket recomputed from the raw events"
