@@ -78,8 +78,10 @@ struct AdoptionKey: Sendable {
                 SELECT \(column) AS k FROM \(source.table)
                 WHERE rollupd_xid IS NULL AND ($1::text IS NULL OR \(column) > $1::text::\(type))
                 ORDER BY \(column) LIMIT $2::bigint)
-            -- (not min/max: not every type has them, uuid among them; every indexed type has an order)
-            SELECT (SELECT k::text FROM next ORDER BY k LIMIT 1), (SELECT k::text FROM next ORDER BY k DESC LIMIT 1),
+            -- (not min/max: not every type has them, uuid among them; every indexed type has an order.
+            -- next.k, qualified: a bare k in ORDER BY would be the output column, the text, and
+            -- order 10 before 9.)
+            SELECT (SELECT n.k::text FROM next n ORDER BY n.k LIMIT 1), (SELECT n.k::text FROM next n ORDER BY n.k DESC LIMIT 1),
                    (SELECT count(*) FROM next)
             """, [after, limit.map(Int64.init)], context: "next rows of \(source.rawValue) to adopt").singleRow("adoption range")
         let count = try row.int64(2)
