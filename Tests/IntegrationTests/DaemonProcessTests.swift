@@ -205,6 +205,9 @@ import Darwin
             "database.connect_timeout": "1s",
             "migrations.directory": TestEnvironment.migrationsDirectory,
             "log.level": "debug",
+            // Not the default 127.0.0.1:9464: another rollupd on the machine (a demo) holds it,
+            // and its bind error would be a second error line.
+            "metrics.listen": "off",
         ]))
         let daemon = try DaemonProcess(["run", "--config", config])
         defer { daemon.sigkill() }
